@@ -38,11 +38,16 @@ export const UserControlEvent = {
 
 export const PeerBandwidthLimit = { Hard: 0, Soft: 1, Dynamic: 2 } as const
 
-/** Chunk stream ids we send on (the ones nginx-rtmp uses, which players are used to). */
+/**
+ * Chunk stream ids we send on (close to nginx-rtmp's, which players are used to). Shared, pre-encoded
+ * messages (always fmt 0) get chunk streams of their own, so they never disturb a peer's header
+ * compression state on the per-peer ones.
+ */
 export const ChunkStreamId = {
   Control: 2,
   Command: 3,
-  Data: 5,
+  SharedData: 4,
+  Status: 5,
   Audio: 6,
   Video: 7
 } as const

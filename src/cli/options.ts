@@ -1,0 +1,105 @@
+/**
+ * The `serve` flags, shared by every command that runs a server (`serve` now, `pull`/`push` later).
+ */
+import { type Command, Options } from "@effect/cli"
+import { Duration, Option } from "effect"
+import { defaults, type ServerConfigShape } from "../server/config.js"
+
+const integer = (name: string, fallback: number, description: string) =>
+  Options.integer(name).pipe(Options.withDefault(fallback), Options.withDescription(description))
+
+export const serveOptions = {
+  host: Options.text("host").pipe(Options.withDefault(defaults.host), Options.withDescription("Interface to listen on")),
+  port: Options.integer("port").pipe(
+    Options.withAlias("p"),
+    Options.withDefault(defaults.port),
+    Options.withDescription("TCP port to listen on (0 picks a free one)")
+  ),
+  logIo: Options.directory("log-io").pipe(
+    Options.withAlias("l"),
+    Options.optional,
+    Options.withDescription("Write the raw bytes of every connection to DIR (default ./logs), one file per direction")
+  ),
+  chunkSize: integer("chunk-size", defaults.chunkSize, "Outgoing RTMP chunk size in bytes"),
+  gopCache: Options.boolean("gop-cache", { negationNames: ["no-gop-cache"], ifPresent: true }).pipe(
+    Options.withDefault(defaults.gopCache),
+    Options.withDescription("Keep the last GOP so players start at once on a keyframe (--no-gop-cache to turn off)")
+  ),
+  gopCacheMaxFrames: integer("gop-cache-max-frames", defaults.gopCacheMaxFrames, "Most media messages kept in one GOP cache"),
+  gopCacheMaxBytes: integer("gop-cache-max-bytes", defaults.gopCacheMaxBytes, "Most bytes kept in one GOP cache"),
+  maxMessageSize: integer("max-message-size", defaults.maxMessageSize, "Largest incoming RTMP message accepted, in bytes"),
+  maxChunkStreams: integer("max-chunk-streams", defaults.maxChunkStreams, "Most chunk streams one connection may use"),
+  maxBufferedBytes: integer(
+    "max-buffered-bytes",
+    defaults.maxBufferedBytes,
+    "Most bytes held for unfinished incoming messages on one connection"
+  ),
+  maxStreamsPerConnection: integer(
+    "max-streams-per-connection",
+    defaults.maxStreamsPerConnection,
+    "Most createStream calls one connection may make"
+  ),
+  handshakeTimeoutSeconds: integer(
+    "handshake-timeout",
+    Duration.toSeconds(defaults.handshakeTimeout),
+    "Seconds a client has to complete the handshake"
+  ),
+  playerQueueSoftBytes: integer(
+    "player-queue-soft-bytes",
+    defaults.playerQueueSoftBytes,
+    "Bytes queued to a player above which it skips to the next keyframe"
+  ),
+  playerQueueHardBytes: integer(
+    "player-queue-hard-bytes",
+    defaults.playerQueueHardBytes,
+    "Bytes queued to a player above which it is disconnected"
+  ),
+  playerMaxLagSeconds: integer(
+    "player-max-lag",
+    Duration.toSeconds(defaults.playerMaxLag),
+    "Seconds a player may keep skipping frames before it is disconnected"
+  )
+} as const
+
+export type ServeOptions = Command.Command.ParseConfig<typeof serveOptions>
+
+export const toServerConfig = (options: ServeOptions): ServerConfigShape => ({
+  ...defaults,
+  host: options.host,
+  port: options.port,
+  logIoDir: options.logIo,
+  chunkSize: options.chunkSize,
+  gopCache: options.gopCache,
+  gopCacheMaxFrames: options.gopCacheMaxFrames,
+  gopCacheMaxBytes: options.gopCacheMaxBytes,
+  maxMessageSize: options.maxMessageSize,
+  maxChunkStreams: options.maxChunkStreams,
+  maxBufferedBytes: options.maxBufferedBytes,
+  maxStreamsPerConnection: options.maxStreamsPerConnection,
+  handshakeTimeout: Duration.seconds(options.handshakeTimeoutSeconds),
+  playerQueueSoftBytes: options.playerQueueSoftBytes,
+  playerQueueHardBytes: options.playerQueueHardBytes,
+  playerMaxLag: Duration.seconds(options.playerMaxLagSeconds)
+})
+
+/** Default directory for a bare `--log-io` / `-l`. */
+export const DEFAULT_LOG_IO_DIR = "logs"
+
+/**
+ * `--log-io` takes an optional value; @effect/cli options take a value or none, so a bare `--log-io`
+ * (as in the seed's `-l`) gets the default directory inserted before parsing.
+ */
+export const normalizeArgv = (argv: ReadonlyArray<string>): Array<string> => {
+  const out: Array<string> = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    out.push(arg)
+    if (arg === "--log-io" || arg === "-l") {
+      const next = argv[i + 1]
+      if (next === undefined || next.startsWith("-") || next === "serve") out.push(DEFAULT_LOG_IO_DIR)
+    }
+  }
+  return out
+}
+
+export const hasLogIo = (config: ServerConfigShape): boolean => Option.isSome(config.logIoDir)

@@ -1,0 +1,123 @@
+/**
+ * Every tunable of the server, with safe defaults. Built from CLI flags, from the environment
+ * (`RTMP_PORT`, `RTMP_GOP_CACHE`, …) through `Config`, or from a partial object by embedders.
+ */
+import { Config, ConfigProvider, Context, Duration, Effect, Layer, Option } from "effect"
+
+export interface ServerConfigShape {
+  /** Interface to listen on. */
+  readonly host: string
+  /** TCP port to listen on (0 picks a free port). */
+  readonly port: number
+  /** Outgoing chunk size announced to every peer; larger means fewer chunk headers. */
+  readonly chunkSize: number
+  /** Window acknowledgement size we ask peers to acknowledge by. */
+  readonly windowAckSize: number
+  /** Bandwidth we announce with Set Peer Bandwidth (dynamic). */
+  readonly peerBandwidth: number
+  /** Directory for raw per-connection I/O logs, when enabled. */
+  readonly logIoDir: Option.Option<string>
+  /** Keep the last GOP so late joiners start at once from a keyframe. */
+  readonly gopCache: boolean
+  /** Most media messages one GOP cache holds; a longer GOP is not cached. */
+  readonly gopCacheMaxFrames: number
+  /** Most bytes one GOP cache holds; a larger GOP is not cached. */
+  readonly gopCacheMaxBytes: number
+  /** Largest incoming message accepted. */
+  readonly maxMessageSize: number
+  /** Most chunk streams a peer may open on one connection. */
+  readonly maxChunkStreams: number
+  /** Most bytes held for unfinished incoming messages on one connection. */
+  readonly maxBufferedBytes: number
+  /** Most message streams (createStream) one connection may open. */
+  readonly maxStreamsPerConnection: number
+  /** Time a peer has to complete the handshake. */
+  readonly handshakeTimeout: Duration.Duration
+  /** Bytes queued to a player above which it skips to the next keyframe. */
+  readonly playerQueueSoftBytes: number
+  /** Bytes queued to a player above which it is disconnected. */
+  readonly playerQueueHardBytes: number
+  /** A player that has been skipping frames this long is disconnected. */
+  readonly playerMaxLag: Duration.Duration
+  /** Time connections get to close when the server shuts down. */
+  readonly shutdownTimeout: Duration.Duration
+}
+
+export const defaults: ServerConfigShape = {
+  host: "0.0.0.0",
+  port: 1935,
+  chunkSize: 4096,
+  windowAckSize: 5_000_000,
+  peerBandwidth: 5_000_000,
+  logIoDir: Option.none(),
+  gopCache: true,
+  gopCacheMaxFrames: 3000,
+  gopCacheMaxBytes: 8 * 1024 * 1024,
+  maxMessageSize: 8 * 1024 * 1024,
+  maxChunkStreams: 64,
+  maxBufferedBytes: 16 * 1024 * 1024,
+  maxStreamsPerConnection: 16,
+  handshakeTimeout: Duration.seconds(10),
+  playerQueueSoftBytes: 2 * 1024 * 1024,
+  playerQueueHardBytes: 8 * 1024 * 1024,
+  playerMaxLag: Duration.seconds(15),
+  shutdownTimeout: Duration.seconds(5)
+}
+
+export class ServerConfig extends Context.Tag("effect-rtmp/ServerConfig")<ServerConfig, ServerConfigShape>() {
+  static readonly layer = (overrides: Partial<ServerConfigShape> = {}): Layer.Layer<ServerConfig> =>
+    Layer.succeed(ServerConfig, validate({ ...defaults, ...overrides }))
+
+  /** Reads `RTMP_*` environment variables over the defaults (and the given overrides). */
+  static readonly layerFromEnv = (overrides: Partial<ServerConfigShape> = {}): Layer.Layer<ServerConfig, never> =>
+    Layer.effect(
+      ServerConfig,
+      fromConfig.pipe(
+        Effect.map((env) => validate({ ...env, ...overrides })),
+        Effect.withConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.nested("rtmp"), ConfigProvider.constantCase)),
+        Effect.orDie
+      )
+    )
+}
+
+const positive = (name: string, value: number, max = Number.MAX_SAFE_INTEGER): number => {
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new RangeError(`${name} must be an integer in 1..${max}, got ${value}`)
+  return value
+}
+
+/** Checks ranges once at start-up, so a bad value fails loudly instead of misbehaving later. */
+export const validate = (config: ServerConfigShape): ServerConfigShape => {
+  positive("chunkSize", config.chunkSize, 0x7fffffff)
+  positive("windowAckSize", config.windowAckSize, 0xffffffff)
+  positive("maxMessageSize", config.maxMessageSize, 0xffffff)
+  positive("maxChunkStreams", config.maxChunkStreams, 65599)
+  positive("maxBufferedBytes", config.maxBufferedBytes)
+  positive("maxStreamsPerConnection", config.maxStreamsPerConnection)
+  positive("playerQueueSoftBytes", config.playerQueueSoftBytes)
+  positive("playerQueueHardBytes", config.playerQueueHardBytes)
+  if (config.port < 0 || config.port > 65535) throw new RangeError(`port must be in 0..65535, got ${config.port}`)
+  return config
+}
+
+const fromConfig = Config.all({
+  host: Config.string("host").pipe(Config.withDefault(defaults.host)),
+  port: Config.integer("port").pipe(Config.withDefault(defaults.port)),
+  chunkSize: Config.integer("chunk_size").pipe(Config.withDefault(defaults.chunkSize)),
+  windowAckSize: Config.integer("window_ack_size").pipe(Config.withDefault(defaults.windowAckSize)),
+  peerBandwidth: Config.integer("peer_bandwidth").pipe(Config.withDefault(defaults.peerBandwidth)),
+  logIoDir: Config.option(Config.string("log_io_dir")),
+  gopCache: Config.boolean("gop_cache").pipe(Config.withDefault(defaults.gopCache)),
+  gopCacheMaxFrames: Config.integer("gop_cache_max_frames").pipe(Config.withDefault(defaults.gopCacheMaxFrames)),
+  gopCacheMaxBytes: Config.integer("gop_cache_max_bytes").pipe(Config.withDefault(defaults.gopCacheMaxBytes)),
+  maxMessageSize: Config.integer("max_message_size").pipe(Config.withDefault(defaults.maxMessageSize)),
+  maxChunkStreams: Config.integer("max_chunk_streams").pipe(Config.withDefault(defaults.maxChunkStreams)),
+  maxBufferedBytes: Config.integer("max_buffered_bytes").pipe(Config.withDefault(defaults.maxBufferedBytes)),
+  maxStreamsPerConnection: Config.integer("max_streams_per_connection").pipe(
+    Config.withDefault(defaults.maxStreamsPerConnection)
+  ),
+  handshakeTimeout: Config.duration("handshake_timeout").pipe(Config.withDefault(defaults.handshakeTimeout)),
+  playerQueueSoftBytes: Config.integer("player_queue_soft_bytes").pipe(Config.withDefault(defaults.playerQueueSoftBytes)),
+  playerQueueHardBytes: Config.integer("player_queue_hard_bytes").pipe(Config.withDefault(defaults.playerQueueHardBytes)),
+  playerMaxLag: Config.duration("player_max_lag").pipe(Config.withDefault(defaults.playerMaxLag)),
+  shutdownTimeout: Config.duration("shutdown_timeout").pipe(Config.withDefault(defaults.shutdownTimeout))
+})

@@ -1,0 +1,304 @@
+/**
+ * One accepted TCP connection, from handshake to close, in its own scope: the socket, the log files,
+ * the control fiber and every registry membership (publisher, players) are released when it ends,
+ * whatever ends it. Bytes are handled synchronously in the socket's `data` listener (sans-IO session);
+ * decisions that need the registry run in the control fiber, one at a time, in order.
+ */
+import { Data, Deferred, Duration, Effect, Exit, Metric, Queue } from "effect"
+import type * as net from "node:net"
+import { AmfObject, encodeAll } from "../protocol/amf0.js"
+import type { RtmpMessage } from "../protocol/chunk-reader.js"
+import { isProtocolError, type ProtocolError } from "../protocol/errors.js"
+import { ServerHandshake } from "../protocol/handshake.js"
+import { ServerSession, type SessionRequest } from "../session/server-session.js"
+import { ServerConfig } from "./config.js"
+import { openIoLog } from "./log-io.js"
+import { Player } from "./player.js"
+import { StreamRegistry } from "./registry.js"
+import type { LiveStream, PublisherInfo } from "./stream.js"
+
+export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
+  readonly reason: "PeerClosed" | "SocketError" | "SlowPlayer" | "Rejected" | "ShuttingDown"
+  readonly message: string
+}> {}
+
+export type ConnectionError = ConnectionClosed | ProtocolError
+
+const connectionsTotal = Metric.counter("rtmp_connections_total")
+const protocolErrors = Metric.counter("rtmp_protocol_errors_total")
+
+const toConnectionError = (cause: unknown): ConnectionError =>
+  isProtocolError(cause)
+    ? cause
+    : new ConnectionClosed({ reason: "SocketError", message: cause instanceof Error ? cause.message : String(cause) })
+
+interface Publishing {
+  readonly stream: LiveStream
+  readonly info: PublisherInfo
+}
+
+interface Playing {
+  readonly stream: LiveStream
+  readonly player: Player
+}
+
+/** Serves one connection until it closes; never fails (errors are logged and end only this connection). */
+export const handleConnection = (socket: net.Socket, connectionId: string) =>
+  Effect.gen(function* () {
+    const config = yield* ServerConfig
+    const registry = yield* StreamRegistry
+    yield* Metric.increment(connectionsTotal)
+    const ioLog = yield* openIoLog(config.logIoDir, connectionId)
+
+    const closed = yield* Deferred.make<void, ConnectionError>()
+    const fail = (error: ConnectionError) => {
+      socket.pause()
+      Deferred.unsafeDone(closed, Exit.fail(error))
+    }
+    const write = (bytes: Buffer) => {
+      ioLog.output(bytes)
+      socket.write(bytes)
+    }
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        // end() flushes what is queued; destroy() guarantees the socket goes even if the peer stalls.
+        socket.end()
+        setTimeout(() => socket.destroy(), 2000).unref()
+      })
+    )
+
+    let onBytes: (bytes: Buffer) => void = () => {}
+    socket.on("data", (bytes: Buffer) => {
+      ioLog.input(bytes)
+      try {
+        onBytes(bytes)
+      } catch (cause) {
+        fail(toConnectionError(cause))
+      }
+    })
+    socket.on("error", (cause) => fail(new ConnectionClosed({ reason: "SocketError", message: cause.message })))
+    socket.on("close", () => Deferred.unsafeDone(closed, Exit.fail(new ConnectionClosed({ reason: "PeerClosed", message: "peer closed the connection" }))))
+
+    // --- handshake -------------------------------------------------------------------------------------
+    const handshake = new ServerHandshake()
+    const handshakeDone = yield* Deferred.make<Buffer>()
+    onBytes = (bytes) => {
+      const step = handshake.receive(bytes)
+      if (step.send !== undefined) write(step.send)
+      if (step._tag === "Done") {
+        onBytes = () => {}
+        Deferred.unsafeDone(handshakeDone, Exit.succeed(step.rest))
+      }
+    }
+    const rest = yield* Deferred.await(handshakeDone).pipe(
+      Effect.raceFirst(Deferred.await(closed).pipe(Effect.flatMap(() => Effect.never))),
+      Effect.timeoutFail({
+        duration: config.handshakeTimeout,
+        onTimeout: () =>
+          new ConnectionClosed({ reason: "Rejected", message: `handshake not completed within ${config.handshakeTimeout}` })
+      })
+    )
+    yield* Effect.logDebug(`Handshake completed (${handshake.usedDigest ? "digest" : "simple"})`)
+
+    // --- session -------------------------------------------------------------------------------------
+    const requests = yield* Queue.unbounded<SessionRequest>()
+    const publishing = new Map<number, Publishing>()
+    const playing = new Map<number, Playing>()
+    let app: string | undefined
+
+    const session: ServerSession = new ServerSession(
+      {
+        chunkSize: config.chunkSize,
+        windowAckSize: config.windowAckSize,
+        peerBandwidth: config.peerBandwidth,
+        maxStreams: config.maxStreamsPerConnection,
+        limits: {
+          maxMessageSize: config.maxMessageSize,
+          maxChunkStreams: config.maxChunkStreams,
+          maxBufferedBytes: config.maxBufferedBytes
+        }
+      },
+      write,
+      {
+        request: (request) => {
+          socket.pause()
+          Queue.unsafeOffer(requests, request)
+        },
+        media: (message: RtmpMessage) => {
+          publishing.get(message.streamId)?.stream.publishMedia(message.typeId, message.timestamp, message.payload)
+        },
+        data: (streamId, values, setDataFrame, timestamp) => {
+          const target = publishing.get(streamId)?.stream
+          if (target === undefined) return
+          const [name, value] = values
+          if (name === "onMetaData" && value instanceof AmfObject) target.setMetadata(value, timestamp)
+          else if (setDataFrame && name === "@clearDataFrame") target.clearMetadata()
+          else if (!setDataFrame || name !== "onMetaData") target.publishData(encodeAll(values), timestamp)
+        }
+      }
+    )
+
+    const playerTransport = {
+      write,
+      queuedBytes: () => socket.writableLength,
+      status: (streamId: number, level: "status" | "error", code: string, description: string) =>
+        session.sendStatus(streamId, level, code, description),
+      userControl: (control: Parameters<ServerSession["sendUserControl"]>[0]) => session.sendUserControl(control),
+      disconnect: (reason: string) => fail(new ConnectionClosed({ reason: "SlowPlayer", message: reason }))
+    }
+    const playerLimits = {
+      softBytes: config.playerQueueSoftBytes,
+      hardBytes: config.playerQueueHardBytes,
+      maxLagMillis: Duration.toMillis(config.playerMaxLag)
+    }
+
+    const stopPublishing = Effect.fnUntraced(function* (streamId: number) {
+      const entry = publishing.get(streamId)
+      if (entry === undefined) return false
+      publishing.delete(streamId)
+      yield* registry.unpublish(entry.stream, entry.info)
+      yield* Effect.logInfo(`Unpublished ${entry.stream.key}`)
+      return true
+    })
+
+    const stopPlaying = Effect.fnUntraced(function* (streamId: number) {
+      const entry = playing.get(streamId)
+      if (entry === undefined) return
+      playing.delete(streamId)
+      entry.player.closed = true
+      yield* registry.leave(entry.stream, entry.player, connectionId)
+      yield* Effect.logInfo(`Stopped playing ${entry.stream.key}`)
+    })
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        for (const id of [...publishing.keys()]) yield* stopPublishing(id)
+        for (const id of [...playing.keys()]) yield* stopPlaying(id)
+      })
+    )
+
+    const reject = (message: string) =>
+      Effect.suspend(() => {
+        fail(new ConnectionClosed({ reason: "Rejected", message }))
+        return Effect.void
+      })
+
+    const handle = Effect.fnUntraced(function* (request: SessionRequest) {
+      switch (request._tag) {
+        case "Connect": {
+          if (request.app === undefined) {
+            session.rejectConnect(request.transactionId, "connect without an app name")
+            return yield* reject("connect without an app name")
+          }
+          app = request.app
+          session.acceptConnect(request.transactionId, request.objectEncoding, request.app)
+          yield* Effect.logInfo(`Connected to app '${request.app}'${request.tcUrl ? ` (tcUrl ${request.tcUrl})` : ""}`)
+          return
+        }
+        case "Publish": {
+          const { streamId, name } = request
+          if (app === undefined || !session.streams.has(streamId) || name === "") {
+            const why = app === undefined ? "publish before connect" : name === "" ? "empty stream name" : `unknown stream id ${streamId}`
+            session.sendStatus(streamId, "error", "NetStream.Publish.BadName", why)
+            return yield* reject(`publish refused: ${why}`)
+          }
+          yield* stopPublishing(streamId)
+          yield* stopPlaying(streamId)
+          const info: PublisherInfo = { connectionId }
+          const result = yield* registry.publish(app, name, info).pipe(Effect.either)
+          if (result._tag === "Left") {
+            session.sendStatus(streamId, "error", "NetStream.Publish.BadName", `${app}/${name} is already being published`)
+            yield* Effect.logWarning(`Publish refused: ${app}/${name} is already published by ${result.left.publisher}`)
+            return yield* reject("stream already published")
+          }
+          publishing.set(streamId, { stream: result.right, info })
+          session.sendUserControl({ event: 0, streamId })
+          session.sendStatus(streamId, "status", "NetStream.Publish.Start", `${name} is now published`)
+          yield* Effect.logInfo(`Publishing ${app}/${name} (${request.publishType})`)
+          return
+        }
+        case "Play": {
+          const { streamId, name } = request
+          if (app === undefined || !session.streams.has(streamId) || name === "") {
+            const why = app === undefined ? "play before connect" : name === "" ? "empty stream name" : `unknown stream id ${streamId}`
+            session.sendStatus(streamId, "error", "NetStream.Play.Failed", why)
+            return yield* reject(`play refused: ${why}`)
+          }
+          yield* stopPlaying(streamId)
+          yield* stopPublishing(streamId)
+          const player = new Player(streamId, playerTransport, playerLimits)
+          session.sendUserControl({ event: 0, streamId })
+          session.sendStatus(streamId, "status", "NetStream.Play.Reset", `Playing and resetting ${name}`)
+          session.sendStatus(streamId, "status", "NetStream.Play.Start", `Started playing ${name}`)
+          session.sendData(streamId, ["|RtmpSampleAccess", true, true])
+          session.sendData(streamId, ["onStatus", new AmfObject([["code", "NetStream.Data.Start"]])])
+          const stream = yield* registry.play(app, name, player, connectionId)
+          playing.set(streamId, { stream, player })
+          player.start(stream)
+          yield* Effect.logInfo(`Playing ${app}/${name}${stream.isLive ? "" : " (waiting for a publisher)"}`)
+          return
+        }
+        case "CloseStream": {
+          if (yield* stopPublishing(request.streamId)) {
+            session.sendStatus(request.streamId, "status", "NetStream.Unpublish.Success", "stream unpublished")
+          }
+          yield* stopPlaying(request.streamId)
+          return
+        }
+        case "Unpublish": {
+          for (const [streamId, entry] of publishing) {
+            if (entry.stream.name === request.name) yield* stopPublishing(streamId)
+          }
+          return
+        }
+        case "ReceiveMedia": {
+          const entry = playing.get(request.streamId)
+          if (entry === undefined) return
+          if (request.kind === "audio") entry.player.receiveAudio = request.enabled
+          else entry.player.setReceiveVideo(entry.stream, request.enabled)
+          return
+        }
+        case "Pause": {
+          const entry = playing.get(request.streamId)
+          if (entry === undefined) return
+          entry.player.setPaused(entry.stream, request.paused)
+          const code = request.paused ? "NetStream.Pause.Notify" : "NetStream.Unpause.Notify"
+          session.sendStatus(request.streamId, "status", code, request.paused ? "Paused" : "Unpaused")
+          return
+        }
+      }
+    })
+
+    yield* Queue.take(requests).pipe(
+      Effect.flatMap(handle),
+      Effect.zipRight(
+        Effect.sync(() => {
+          try {
+            session.resume()
+            if (!session.isPaused) socket.resume()
+          } catch (cause) {
+            fail(toConnectionError(cause))
+          }
+        })
+      ),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
+    onBytes = (bytes) => session.receive(bytes)
+    session.receive(rest)
+    return yield* Deferred.await(closed)
+  }).pipe(
+    Effect.catchAll((error) =>
+      error._tag === "ConnectionClosed" && (error.reason === "PeerClosed" || error.reason === "ShuttingDown")
+        ? Effect.logInfo(`Connection closed: ${error.message}`)
+        : error._tag === "ConnectionClosed" && error.reason === "SocketError"
+          ? Effect.logInfo(`Connection lost: ${error.message}`)
+          : Metric.increment(protocolErrors).pipe(
+              Effect.zipRight(Effect.logWarning(`Connection closed: ${error._tag}: ${error.message}`))
+            )
+    ),
+    Effect.catchAllDefect((defect) => Effect.logError("Connection failed with a defect", defect)),
+    Effect.scoped,
+    Effect.annotateLogs({ connection: connectionId, remote: `${socket.remoteAddress}:${socket.remotePort}` })
+  )

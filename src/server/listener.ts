@@ -1,0 +1,70 @@
+/**
+ * The TCP listener: accepts connections (all of them, every time — the seed accepted one per wake-up),
+ * runs each in its own supervised fiber, and on shutdown stops accepting first, then closes every
+ * connection through its scope. Raw `node:net` is used for the sockets: it is faster than the platform
+ * Socket and never hangs a write after a disconnect (see docs in effect-notes).
+ */
+import { Data, Effect, FiberSet, Layer } from "effect"
+import * as net from "node:net"
+import { ServerConfig } from "./config.js"
+import { handleConnection } from "./connection.js"
+import { StreamRegistry } from "./registry.js"
+
+export class ListenError extends Data.TaggedError("ListenError")<{
+  readonly host: string
+  readonly port: number
+  readonly message: string
+}> {}
+
+export interface ListeningAddress {
+  readonly host: string
+  readonly port: number
+}
+
+const listen = (server: net.Server, host: string, port: number) =>
+  Effect.async<ListeningAddress, ListenError>((resume) => {
+    const onError = (error: Error) => resume(Effect.fail(new ListenError({ host, port, message: error.message })))
+    server.once("error", onError)
+    server.listen({ host, port }, () => {
+      server.off("error", onError)
+      const address = server.address()
+      resume(Effect.succeed({ host, port: typeof address === "object" && address !== null ? address.port : port }))
+    })
+  })
+
+const close = (server: net.Server) =>
+  Effect.async<void>((resume) => {
+    server.close(() => resume(Effect.void))
+  })
+
+export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpServer", {
+  scoped: Effect.gen(function* () {
+    const config = yield* ServerConfig
+    // Connections are interrupted (and their finalizers run) when this FiberSet's scope closes, which
+    // happens after the listener below has stopped accepting.
+    const connections = yield* FiberSet.make()
+    const runConnection = yield* FiberSet.runtime(connections)<ServerConfig | StreamRegistry>()
+    const server = net.createServer({ noDelay: true, pauseOnConnect: false })
+    let nextId = 0
+    server.on("connection", (socket) => {
+      socket.setNoDelay(true)
+      runConnection(handleConnection(socket, `c${++nextId}`))
+    })
+    const address = yield* Effect.acquireRelease(listen(server, config.host, config.port), () =>
+      Effect.gen(function* () {
+        yield* Effect.logInfo("Shutting down: no longer accepting connections")
+        yield* close(server).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
+      }).pipe(Effect.forkDaemon, Effect.asVoid)
+    )
+    yield* Effect.logInfo(`Listening for connections on ${address.host}:${address.port}`)
+    return {
+      address,
+      connectionCount: FiberSet.size(connections)
+    } as const
+  })
+}) {}
+
+/** The whole server: listener plus registry, with the registry also exposed for relays and embedders. */
+export const RtmpServerLive: Layer.Layer<RtmpServer | StreamRegistry, ListenError, ServerConfig> = RtmpServer.Default.pipe(
+  Layer.provideMerge(StreamRegistry.Default)
+)

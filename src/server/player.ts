@@ -1,0 +1,148 @@
+/**
+ * A player of one live stream: start-up order (headers, then media from a keyframe), receiveAudio /
+ * receiveVideo / pause, and the slow-consumer policy. A player whose socket queue grows past the soft
+ * limit skips to the next keyframe; past the hard limit, or when it has been skipping for longer than
+ * the allowed lag, it is disconnected. It never slows the publisher or other players.
+ */
+import { encodeMessage } from "../protocol/chunk-writer.js"
+import { ChunkStreamId, MessageType, type UserControl } from "../protocol/messages.js"
+import type { LiveStream, MediaFrame, StreamSubscriber } from "./stream.js"
+
+export interface PlayerTransport {
+  /** Writes bytes to the player's socket (pre-encoded, possibly shared with other players). */
+  write(bytes: Buffer): void
+  /** Bytes handed to the socket but not yet to the kernel. */
+  queuedBytes(): number
+  status(streamId: number, level: "status" | "error", code: string, description: string): void
+  userControl(control: Exclude<UserControl, { event: "unknown" }>): void
+  /** Ends the player's connection, with a reason for the log. */
+  disconnect(reason: string): void
+}
+
+export interface PlayerLimits {
+  readonly softBytes: number
+  readonly hardBytes: number
+  readonly maxLagMillis: number
+}
+
+export class Player implements StreamSubscriber {
+  private waitingForKeyframe = true
+  private headersSent = false
+  private laggingSince = 0
+  receiveAudio = true
+  receiveVideo = true
+  paused = false
+  closed = false
+  /** Frames skipped because this player could not keep up. */
+  droppedFrames = 0
+
+  constructor(
+    readonly streamId: number,
+    private readonly transport: PlayerTransport,
+    private readonly limits: PlayerLimits
+  ) {}
+
+  /** Called once the play request was answered: joins at once from the GOP cache when there is one. */
+  start(stream: LiveStream): void {
+    if (stream.isLive) this.joinLive(stream)
+  }
+
+  onPublish(stream: LiveStream): void {
+    if (this.closed) return
+    this.transport.userControl({ event: 0, streamId: this.streamId })
+    this.transport.status(this.streamId, "status", "NetStream.Play.PublishNotify", `${stream.name} is now published`)
+    this.joinLive(stream)
+  }
+
+  onUnpublish(stream: LiveStream): void {
+    if (this.closed) return
+    this.transport.status(this.streamId, "status", "NetStream.Play.UnpublishNotify", `${stream.name} is now unpublished`)
+    this.transport.userControl({ event: 1, streamId: this.streamId })
+    this.waitingForKeyframe = true
+    this.headersSent = false
+  }
+
+  private joinLive(stream: LiveStream): void {
+    this.waitingForKeyframe = true
+    this.headersSent = false
+    const first = stream.gop[0]
+    if (first === undefined || this.paused) return
+    this.sendHeaders(stream, first.timestamp)
+    for (const frame of stream.gop) if (this.wants(frame)) this.transport.write(frame.encode(this.streamId, stream.chunkSize))
+    this.waitingForKeyframe = false
+  }
+
+  setReceiveVideo(stream: LiveStream, enabled: boolean): void {
+    this.receiveVideo = enabled
+    if (enabled) this.waitingForKeyframe = stream.hasVideo || this.waitingForKeyframe
+  }
+
+  setPaused(stream: LiveStream, paused: boolean): void {
+    this.paused = paused
+    if (!paused) this.waitingForKeyframe = stream.hasVideo || !this.headersSent
+  }
+
+  private wants(frame: MediaFrame): boolean {
+    return frame.typeId === MessageType.Video ? this.receiveVideo : this.receiveAudio
+  }
+
+  private sendHeaders(stream: LiveStream, timestamp: number): void {
+    for (const header of [stream.metadata, stream.videoHeader, stream.audioHeader]) {
+      if (header === undefined || (header !== stream.metadata && !this.wants(header))) continue
+      const csid =
+        header.typeId === MessageType.Video ? ChunkStreamId.Video : header.typeId === MessageType.Audio ? ChunkStreamId.Audio : ChunkStreamId.SharedData
+      this.transport.write(encodeMessage(csid, header.typeId, this.streamId, timestamp, header.payload, stream.chunkSize))
+    }
+    this.headersSent = true
+  }
+
+  onFrame(stream: LiveStream, frame: MediaFrame): void {
+    if (this.closed || this.paused) return
+    if (frame.sequenceHeader) {
+      // A new decoder configuration mid-stream goes out at once; players still starting get it with the headers.
+      if (this.headersSent && this.wants(frame)) this.transport.write(frame.encode(this.streamId, stream.chunkSize))
+      return
+    }
+    if (!this.wants(frame)) return
+    const queued = this.transport.queuedBytes()
+    if (queued > this.limits.hardBytes) {
+      this.disconnect(`queue of ${queued} bytes exceeds the hard limit of ${this.limits.hardBytes}`)
+      return
+    }
+    if (this.waitingForKeyframe) {
+      const needsKeyframe = stream.hasVideo && this.receiveVideo
+      const canStart = needsKeyframe ? frame.keyframe : true
+      if (!canStart || queued > this.limits.softBytes) {
+        if (queued > this.limits.softBytes) this.lagging()
+        return
+      }
+      if (!this.headersSent) this.sendHeaders(stream, frame.timestamp)
+      this.waitingForKeyframe = false
+      this.laggingSince = 0
+    } else if (queued > this.limits.softBytes) {
+      this.droppedFrames++
+      this.waitingForKeyframe = stream.hasVideo && this.receiveVideo
+      this.lagging()
+      return
+    }
+    this.transport.write(frame.encode(this.streamId, stream.chunkSize))
+  }
+
+  onData(stream: LiveStream, frame: MediaFrame): void {
+    if (this.closed || this.paused || !this.headersSent) return
+    this.transport.write(frame.encode(this.streamId, stream.chunkSize))
+  }
+
+  private lagging(): void {
+    const now = Date.now()
+    if (this.laggingSince === 0) this.laggingSince = now
+    else if (now - this.laggingSince > this.limits.maxLagMillis) {
+      this.disconnect(`behind for more than ${this.limits.maxLagMillis} ms`)
+    }
+  }
+
+  private disconnect(reason: string): void {
+    this.closed = true
+    this.transport.disconnect(`player too slow: ${reason}`)
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * One live stream (app + name): its publisher's state, the headers and GOP a late joiner needs, and the
+ * plain-JS fan-out to its players. This is the per-message hot path: no Effect, no Promise, no closure
+ * per message; each media message is chunk-encoded once and the same Buffer is written to every player.
+ */
+import { type AmfValue, encodeAll } from "../protocol/amf0.js"
+import { encodeMessage } from "../protocol/chunk-writer.js"
+import { inspectAudio, inspectVideo } from "../protocol/flv.js"
+import { ChunkStreamId, MessageType } from "../protocol/messages.js"
+
+/** The message stream id nearly every player gets from its first createStream; frames are pre-encoded for it. */
+export const SHARED_STREAM_ID = 1
+
+export class MediaFrame {
+  private shared: Buffer | undefined = undefined
+  constructor(
+    readonly typeId: number,
+    readonly timestamp: number,
+    readonly payload: Uint8Array,
+    readonly keyframe: boolean,
+    readonly sequenceHeader: boolean
+  ) {}
+
+  /** The chunk-encoded message for `streamId`; encoded once for the shared id and reused by every player. */
+  encode(streamId: number, chunkSize: number): Buffer {
+    const csid = this.typeId === MessageType.Audio ? ChunkStreamId.Audio : this.typeId === MessageType.Video ? ChunkStreamId.Video : ChunkStreamId.SharedData
+    if (streamId !== SHARED_STREAM_ID) return encodeMessage(csid, this.typeId, streamId, this.timestamp, this.payload, chunkSize)
+    if (this.shared === undefined) this.shared = encodeMessage(csid, this.typeId, streamId, this.timestamp, this.payload, chunkSize)
+    return this.shared
+  }
+}
+
+/** What a stream needs from a player. Implemented by `Player`; tests and embedders may bring their own. */
+export interface StreamSubscriber {
+  onPublish(stream: LiveStream): void
+  onUnpublish(stream: LiveStream): void
+  onFrame(stream: LiveStream, frame: MediaFrame): void
+  /** A data message (metadata update, cue point) to pass on as it is. */
+  onData(stream: LiveStream, frame: MediaFrame): void
+}
+
+export interface GopCacheLimits {
+  readonly enabled: boolean
+  readonly maxFrames: number
+  readonly maxBytes: number
+}
+
+export interface PublisherInfo {
+  readonly connectionId: string
+}
+
+export class LiveStream {
+  readonly players = new Set<StreamSubscriber>()
+  publisher: PublisherInfo | undefined = undefined
+  /** `onMetaData` as a data message payload, every field and its order kept. */
+  metadata: MediaFrame | undefined = undefined
+  videoHeader: MediaFrame | undefined = undefined
+  audioHeader: MediaFrame | undefined = undefined
+  /** True once the current publisher sent any video: players then start on a keyframe. */
+  hasVideo = false
+  /** Frames from the last keyframe on, while within limits; empty when there is none or it overflowed. */
+  readonly gop: Array<MediaFrame> = []
+  private gopBytes = 0
+  private gopOverflowed = false
+  /** Counters, sampled into metrics and stats. */
+  framesIn = 0
+  bytesIn = 0
+
+  constructor(
+    readonly app: string,
+    readonly name: string,
+    readonly chunkSize: number,
+    readonly gopLimits: GopCacheLimits
+  ) {}
+
+  get key(): string {
+    return `${this.app}/${this.name}`
+  }
+
+  get isLive(): boolean {
+    return this.publisher !== undefined
+  }
+
+  startPublishing(publisher: PublisherInfo): void {
+    this.publisher = publisher
+    this.resetMedia()
+    for (const player of this.players) player.onPublish(this)
+  }
+
+  stopPublishing(): void {
+    this.publisher = undefined
+    this.resetMedia()
+    for (const player of this.players) player.onUnpublish(this)
+  }
+
+  private resetMedia(): void {
+    this.metadata = undefined
+    this.videoHeader = undefined
+    this.audioHeader = undefined
+    this.hasVideo = false
+    this.clearGop()
+  }
+
+  private clearGop(): void {
+    this.gop.length = 0
+    this.gopBytes = 0
+  }
+
+  /** Metadata from `@setDataFrame`/`onMetaData`: stored whole and sent to players now and at join. */
+  setMetadata(metadata: AmfValue, timestamp: number): void {
+    const payload = encodeAll(["onMetaData", metadata])
+    this.metadata = new MediaFrame(MessageType.DataAmf0, timestamp, payload, false, false)
+    for (const player of this.players) player.onData(this, this.metadata)
+  }
+
+  clearMetadata(): void {
+    this.metadata = undefined
+  }
+
+  /** Other data messages (cue points, text) are relayed live and not cached. */
+  publishData(payload: Uint8Array, timestamp: number): void {
+    const frame = new MediaFrame(MessageType.DataAmf0, timestamp, payload, false, false)
+    for (const player of this.players) player.onData(this, frame)
+  }
+
+  /** The hot path: one audio or video message from the publisher. */
+  publishMedia(typeId: number, timestamp: number, payload: Uint8Array): void {
+    let keyframe = false
+    let sequenceHeader = false
+    if (typeId === MessageType.Video) {
+      const info = inspectVideo(payload)
+      keyframe = info.keyframe
+      sequenceHeader = info.sequenceHeader
+      this.hasVideo = true
+    } else {
+      sequenceHeader = inspectAudio(payload).sequenceHeader
+    }
+    const frame = new MediaFrame(typeId, timestamp, payload, keyframe, sequenceHeader)
+    this.framesIn++
+    this.bytesIn += payload.length
+    if (sequenceHeader) {
+      if (typeId === MessageType.Video) this.videoHeader = frame
+      else this.audioHeader = frame
+    } else if (this.gopLimits.enabled) {
+      this.cache(frame)
+    }
+    for (const player of this.players) player.onFrame(this, frame)
+  }
+
+  private cache(frame: MediaFrame): void {
+    if (frame.keyframe) {
+      this.clearGop()
+      this.gopOverflowed = false
+    } else if (this.gop.length === 0 || this.gopOverflowed) {
+      return
+    }
+    if (this.gop.length >= this.gopLimits.maxFrames || this.gopBytes + frame.payload.length > this.gopLimits.maxBytes) {
+      // A GOP too long to keep is dropped whole: a partial GOP cannot be decoded from its start.
+      this.clearGop()
+      this.gopOverflowed = true
+      return
+    }
+    this.gop.push(frame)
+    this.gopBytes += frame.payload.length
+  }
+
+  get gopCacheBytes(): number {
+    return this.gopBytes
+  }
+}

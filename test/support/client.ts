@@ -1,0 +1,130 @@
+/**
+ * The project's own RTMP test client: a real socket, our client handshake and session, every event
+ * recorded. Used where third-party players cannot observe what a test needs (they exit on unpublish).
+ */
+import * as net from "node:net"
+import { ClientHandshake } from "../../src/protocol/handshake.js"
+import { type ClientEvent, ClientSession, defaultClientOptions } from "../../src/session/client-session.js"
+
+export interface TestClient {
+  readonly events: Array<ClientEvent>
+  readonly session: ClientSession
+  readonly socket: net.Socket
+  readonly c1: Buffer
+  /** Bytes written to / read from the socket, handshake included. */
+  bytesSent: number
+  bytesReceived: number
+  closed: boolean
+  waitFor<E extends ClientEvent>(predicate: (e: ClientEvent) => e is E, timeoutMs?: number, from?: number): Promise<E>
+  waitFor(predicate: (e: ClientEvent) => boolean, timeoutMs?: number, from?: number): Promise<ClientEvent>
+  waitClosed(timeoutMs?: number): Promise<void>
+  close(): void
+}
+
+export const connectClient = (port: number, app = "live", host = "127.0.0.1"): Promise<TestClient> =>
+  new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port })
+    const handshake = new ClientHandshake()
+    const events: Array<ClientEvent> = []
+    const listeners = new Set<() => void>()
+    const notify = () => listeners.forEach((l) => l())
+    const write = (bytes: Buffer) => {
+      client.bytesSent += bytes.length
+      socket.write(bytes)
+    }
+    const session = new ClientSession(defaultClientOptions(app, `rtmp://${host}:${port}/${app}`), write, (e) => {
+      events.push(e)
+      notify()
+    })
+    const c0c1 = handshake.start()
+    let handshaking = true
+    const client: TestClient = {
+      events,
+      session,
+      socket,
+      c1: c0c1.subarray(1),
+      bytesSent: 0,
+      bytesReceived: 0,
+      closed: false,
+      waitFor(predicate: (e: ClientEvent) => boolean, timeoutMs = 10_000, from = 0): Promise<ClientEvent> {
+        return new Promise((ok, fail) => {
+          const check = () => {
+            const found = events.slice(from).find(predicate)
+            if (found !== undefined) {
+              listeners.delete(check)
+              clearTimeout(timer)
+              ok(found)
+            } else if (client.closed) {
+              listeners.delete(check)
+              clearTimeout(timer)
+              fail(new Error(`connection closed while waiting; events: ${summary(events)}`))
+            }
+          }
+          const timer = setTimeout(() => {
+            listeners.delete(check)
+            fail(new Error(`timed out after ${timeoutMs} ms; events: ${summary(events)}`))
+          }, timeoutMs)
+          listeners.add(check)
+          check()
+        })
+      },
+      waitClosed(timeoutMs = 10_000) {
+        return new Promise((ok, fail) => {
+          if (client.closed) return ok()
+          const timer = setTimeout(() => fail(new Error("connection still open")), timeoutMs)
+          socket.once("close", () => {
+            clearTimeout(timer)
+            ok()
+          })
+        })
+      },
+      close() {
+        socket.destroy()
+      }
+    }
+    socket.on("connect", () => {
+      write(c0c1)
+      resolve(client)
+    })
+    socket.on("error", (e) => {
+      if (!client.closed && client.bytesSent === 0) reject(e)
+    })
+    socket.on("close", () => {
+      client.closed = true
+      notify()
+    })
+    socket.on("data", (bytes: Buffer) => {
+      client.bytesReceived += bytes.length
+      if (handshaking) {
+        const step = handshake.receive(bytes)
+        if (step.send !== undefined) write(step.send)
+        if (step._tag !== "Done") return
+        handshaking = false
+        session.connect()
+        if (step.rest.length > 0) session.receive(step.rest)
+        return
+      }
+      session.receive(bytes)
+    })
+  })
+
+const summary = (events: ReadonlyArray<ClientEvent>) =>
+  events
+    .filter((e) => e._tag !== "Media")
+    .map((e) => (e._tag === "Status" ? `Status(${e.code})` : e._tag))
+    .join(", ") + ` (+${events.filter((e) => e._tag === "Media").length} media)`
+
+export const isStatus =
+  (code: string) =>
+  (e: ClientEvent): e is Extract<ClientEvent, { _tag: "Status" }> =>
+    e._tag === "Status" && e.code === code
+
+export const isMedia = (e: ClientEvent): e is Extract<ClientEvent, { _tag: "Media" }> => e._tag === "Media"
+
+/** Connects, creates a stream and returns its id. */
+export const openStream = async (client: TestClient): Promise<number> => {
+  await client.waitFor((e) => e._tag === "Connected")
+  client.session.createStream()
+  const created = await client.waitFor((e): e is Extract<ClientEvent, { _tag: "StreamCreated" }> => e._tag === "StreamCreated")
+  return created.streamId
+}
