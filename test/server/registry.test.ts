@@ -1,0 +1,51 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Queue } from "effect"
+import { ServerConfig } from "../../src/server/config.js"
+import { StreamRegistry } from "../../src/server/registry.js"
+import type { StreamSubscriber } from "../../src/server/stream.js"
+
+const TestRegistry = StreamRegistry.Default.pipe(Layer.provide(ServerConfig.layer({})))
+
+const silentPlayer = (): StreamSubscriber => ({ onPublish: () => {}, onUnpublish: () => {}, onFrame: () => {}, onData: () => {} })
+
+describe("StreamRegistry", () => {
+  it.scoped("keys streams by app and name; a second publisher on a live key is refused", () =>
+    Effect.gen(function* () {
+      const registry = yield* StreamRegistry
+      const first = { connectionId: "c1" }
+      yield* registry.publish("live", "cam", first)
+      yield* registry.publish("other", "cam", { connectionId: "c2" }) // same name, other app: allowed
+      const refused = yield* registry.publish("live", "cam", { connectionId: "c3" }).pipe(Effect.flip)
+      expect(refused._tag).toBe("StreamBusy")
+      expect(refused.publisher).toBe("c1")
+      expect((yield* registry.lookup("live", "cam"))?.publisher).toBe(first)
+    }).pipe(Effect.provide(TestRegistry)))
+
+  it.scoped("publishes lifecycle events and forgets streams nobody uses", () =>
+    Effect.gen(function* () {
+      const registry = yield* StreamRegistry
+      const events = yield* registry.subscribe
+      const player = silentPlayer()
+      const stream = yield* registry.play("live", "s", player, "c9")
+      const publisher = { connectionId: "c1" }
+      yield* registry.publish("live", "s", publisher)
+      yield* registry.unpublish(stream, publisher)
+      expect((yield* registry.list).map((s) => [s.name, s.live, s.players])).toEqual([["s", false, 1]])
+      yield* registry.leave(stream, player, "c9")
+      expect(yield* registry.list).toEqual([])
+      const tags = (yield* Queue.takeAll(events)).pipe((c) => [...c].map((e) => e._tag))
+      expect(tags).toEqual(["PlayerJoined", "Published", "Unpublished", "PlayerLeft"])
+    }).pipe(Effect.provide(TestRegistry)))
+
+  it.scoped("a stale unpublish does not remove a newer publisher", () =>
+    Effect.gen(function* () {
+      const registry = yield* StreamRegistry
+      const old = { connectionId: "old" }
+      const stream = yield* registry.publish("live", "s", old)
+      yield* registry.unpublish(stream, old)
+      const fresh = { connectionId: "new" }
+      yield* registry.publish("live", "s", fresh)
+      yield* registry.unpublish(stream, old)
+      expect((yield* registry.lookup("live", "s"))?.publisher).toBe(fresh)
+    }).pipe(Effect.provide(TestRegistry)))
+})
