@@ -68,13 +68,17 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
     )
 
     let onBytes: (bytes: Buffer) => void = () => {}
-    socket.on("data", (bytes: Buffer) => {
-      ioLog.input(bytes)
+    /** Protocol errors are thrown by the sans-IO code; here they become this connection's failure. */
+    const feed = (bytes: Buffer) => {
       try {
         onBytes(bytes)
       } catch (cause) {
         fail(toConnectionError(cause))
       }
+    }
+    socket.on("data", (bytes: Buffer) => {
+      ioLog.input(bytes)
+      feed(bytes)
     })
     socket.on("error", (cause) => fail(new ConnectionClosed({ reason: "SocketError", message: cause.message })))
     socket.on("close", () => Deferred.unsafeDone(closed, Exit.fail(new ConnectionClosed({ reason: "PeerClosed", message: "peer closed the connection" }))))
@@ -286,7 +290,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
     )
 
     onBytes = (bytes) => session.receive(bytes)
-    session.receive(rest)
+    feed(rest)
     return yield* Deferred.await(closed)
   }).pipe(
     Effect.catchAll((error) =>

@@ -1,0 +1,26 @@
+{
+  description = "effect-rtmp: a live RTMP server, relay and library on Effect-TS";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-24.05";
+
+  outputs = { self, nixpkgs }:
+    let
+      systems = [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ];
+      forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+    in {
+      devShells = forAllSystems (pkgs: {
+        default = pkgs.mkShell {
+          packages = [
+            pkgs.nodejs_20
+            pkgs.ffmpeg
+            pkgs.rtmpdump
+            # nginx with the RTMP module: the remote peer for pull/push relay tests.
+            (pkgs.nginx.override { modules = [ pkgs.nginxModules.rtmp ]; })
+          ];
+          shellHook = ''
+            export MALLOC_TRIM_THRESHOLD_=1073741824
+          '';
+        };
+      });
+    };
+}

@@ -1,0 +1,66 @@
+/** The built command line, as a user runs it: start-up line, flags, --log-io, clean exit on SIGTERM. */
+import { describe, expect, it } from "@effect/vitest"
+import { spawn, execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { ffmpegPublish } from "../support/processes.js"
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+
+const root = path.resolve(import.meta.dirname, "../..")
+
+describe("effect-rtmp command line", () => {
+  it("builds", () => {
+    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "pipe" })
+    expect(fs.existsSync(path.join(root, "dist/bin.js"))).toBe(true)
+  }, 120_000)
+
+  it("--help describes every flag", () => {
+    const help = execFileSync("node", ["dist/bin.js", "--help"], { cwd: root, encoding: "utf8" })
+    for (const flag of ["--host", "--port", "--log-io", "--chunk-size", "--gop-cache", "--no-gop-cache", "--log-level", "--player-queue-soft-bytes", "--handshake-timeout"]) {
+      expect(help).toContain(flag)
+    }
+  })
+
+  it("serves, logs raw I/O with a bare --log-io, and exits 0 on SIGTERM with the log files flushed", async () => {
+    const port = await freePort()
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "rtmp-cli-"))
+    const server = spawn("node", [path.join(root, "dist/bin.js"), "serve", "--host", "127.0.0.1", "--port", String(port), "--log-io"], {
+      cwd,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    server.stdout.on("data", (d: Buffer) => (output += d.toString()))
+    server.stderr.on("data", (d: Buffer) => (output += d.toString()))
+    const exited = new Promise<number | null>((resolve) => server.on("close", resolve))
+    const deadline = Date.now() + 20_000
+    while (!output.includes(`Listening for connections on 127.0.0.1:${port}`) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(output).toContain(`Listening for connections on 127.0.0.1:${port}`)
+    const publisher = ffmpegPublish(`rtmp://127.0.0.1:${port}/live/cli`, 30)
+    const logs = path.join(cwd, "logs")
+    while (Date.now() < deadline && !(fs.existsSync(logs) && fs.readdirSync(logs).length === 2)) {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    await new Promise((r) => setTimeout(r, 1500))
+    server.kill("SIGTERM")
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("hung"), 10_000))])
+    publisher.kill()
+    expect(code).toBe(0)
+    const files = fs.readdirSync(logs).sort()
+    expect(files).toHaveLength(2)
+    const input = fs.readFileSync(path.join(logs, files[0] as string))
+    expect(files[0]).toMatch(/input\.rtmp$/)
+    expect(input[0]).toBe(3)
+    expect(input.length).toBeGreaterThan(1537 * 2 + 1000) // handshake, connect, media
+  }, 60_000)
+})
