@@ -1,12 +1,17 @@
 /** The README's embedding example, as a test: the server is a Layer an Effect app composes. */
 import { expect, it } from "@effect/vitest"
-import { Effect, Layer, Queue } from "effect"
+import { Effect, Layer, Logger, LogLevel, Queue } from "effect"
 import { RtmpServer, RtmpServerLive, ServerConfig, StreamRegistry } from "../../src/index.js"
 import { connectClient, isStatus, openStream } from "../support/client.js"
 
 it.scopedLive("an embedding app gets the listening address and stream lifecycle events", () =>
   Effect.gen(function* () {
-    const context = yield* Layer.build(RtmpServerLive.pipe(Layer.provide(ServerConfig.layer({ host: "127.0.0.1", port: 0 }))))
+    const context = yield* Layer.build(
+      RtmpServerLive.pipe(
+        Layer.provide(ServerConfig.layer({ host: "127.0.0.1", port: 0 })),
+        Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+      )
+    )
     const { server, registry } = yield* Effect.all({ server: RtmpServer, registry: StreamRegistry }).pipe(Effect.provide(context))
     const events = yield* registry.subscribe
     const client = yield* Effect.promise(async () => {
