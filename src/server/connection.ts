@@ -187,6 +187,16 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
         return Effect.void
       })
 
+    /** Why a publish or play cannot be served, or `undefined` when it can. */
+    const invalidStreamRequest = (what: "publish" | "play", streamId: number, name: string): string | undefined =>
+      app === undefined
+        ? `${what} before connect`
+        : name === ""
+          ? "empty stream name"
+          : session.streams.has(streamId)
+            ? undefined
+            : `unknown stream id ${streamId}`
+
     const handle = Effect.fnUntraced(function* (request: SessionRequest) {
       switch (request._tag) {
         case "Connect": {
@@ -201,10 +211,10 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
         }
         case "Publish": {
           const { streamId, name } = request
-          if (app === undefined || !session.streams.has(streamId) || name === "") {
-            const why = app === undefined ? "publish before connect" : name === "" ? "empty stream name" : `unknown stream id ${streamId}`
-            session.sendStatus(streamId, "error", "NetStream.Publish.BadName", why)
-            return yield* reject(`publish refused: ${why}`)
+          const refusal = invalidStreamRequest("publish", streamId, name)
+          if (refusal !== undefined || app === undefined) {
+            session.sendStatus(streamId, "error", "NetStream.Publish.BadName", refusal ?? "")
+            return yield* reject(`publish refused: ${refusal}`)
           }
           yield* stopPublishing(streamId)
           yield* stopPlaying(streamId)
@@ -223,10 +233,10 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
         }
         case "Play": {
           const { streamId, name } = request
-          if (app === undefined || !session.streams.has(streamId) || name === "") {
-            const why = app === undefined ? "play before connect" : name === "" ? "empty stream name" : `unknown stream id ${streamId}`
-            session.sendStatus(streamId, "error", "NetStream.Play.Failed", why)
-            return yield* reject(`play refused: ${why}`)
+          const refusal = invalidStreamRequest("play", streamId, name)
+          if (refusal !== undefined || app === undefined) {
+            session.sendStatus(streamId, "error", "NetStream.Play.Failed", refusal ?? "")
+            return yield* reject(`play refused: ${refusal}`)
           }
           yield* stopPlaying(streamId)
           yield* stopPublishing(streamId)

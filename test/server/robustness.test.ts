@@ -15,22 +15,11 @@ import { connectClient, isMedia, isStatus, openStream, type TestClient } from ".
 import { sleep } from "../support/processes.js"
 import { testServer } from "../support/server.js"
 
-/** A raw connection that completes the client handshake, then sends `afterHandshake`; resolves when closed. */
-const rawSession = (port: number, afterHandshake: ReadonlyArray<Buffer>, closeAfterMs = 5000): Promise<"closed-by-server" | "timeout"> =>
+type Outcome = "closed-by-server" | "timeout"
+
+/** Resolves when the server closes `socket`, or destroys it after `closeAfterMs`. */
+const outcome = (socket: net.Socket, closeAfterMs: number): Promise<Outcome> =>
   new Promise((resolve) => {
-    const socket = net.connect({ port, host: "127.0.0.1" })
-    const handshake = new ClientHandshake()
-    let done = false
-    socket.on("connect", () => socket.write(handshake.start()))
-    socket.on("data", (bytes) => {
-      if (done) return
-      const step = handshake.receive(bytes)
-      if (step.send !== undefined) socket.write(step.send)
-      if (step._tag === "Done") {
-        done = true
-        for (const b of afterHandshake) socket.write(b)
-      }
-    })
     socket.on("error", () => {})
     const timer = setTimeout(() => {
       socket.destroy()
@@ -42,21 +31,30 @@ const rawSession = (port: number, afterHandshake: ReadonlyArray<Buffer>, closeAf
     })
   })
 
-/** A raw connection that sends `bytes` (no handshake); resolves when the server closed it. */
-const rawBytes = (port: number, bytes: Buffer, closeAfterMs = 5000): Promise<"closed-by-server" | "timeout"> =>
-  new Promise((resolve) => {
-    const socket = net.connect({ port, host: "127.0.0.1" }, () => socket.write(bytes))
-    socket.on("error", () => {})
-    socket.on("data", () => {})
-    const timer = setTimeout(() => {
-      socket.destroy()
-      resolve("timeout")
-    }, closeAfterMs)
-    socket.on("close", () => {
-      clearTimeout(timer)
-      resolve("closed-by-server")
-    })
+/** A raw connection that completes the client handshake, then sends `afterHandshake`. */
+const rawSession = (port: number, afterHandshake: ReadonlyArray<Buffer>, closeAfterMs = 5000): Promise<Outcome> => {
+  const socket = net.connect({ port, host: "127.0.0.1" })
+  const handshake = new ClientHandshake()
+  let done = false
+  socket.on("connect", () => socket.write(handshake.start()))
+  socket.on("data", (bytes) => {
+    if (done) return
+    const step = handshake.receive(bytes)
+    if (step.send !== undefined) socket.write(step.send)
+    if (step._tag === "Done") {
+      done = true
+      for (const b of afterHandshake) socket.write(b)
+    }
   })
+  return outcome(socket, closeAfterMs)
+}
+
+/** A raw connection that sends `bytes` with no handshake. */
+const rawBytes = (port: number, bytes: Buffer, closeAfterMs = 5000): Promise<Outcome> => {
+  const socket = net.connect({ port, host: "127.0.0.1" }, () => socket.write(bytes))
+  socket.on("data", () => {})
+  return outcome(socket, closeAfterMs)
+}
 
 const connectCommand = encodeMessage(3, 20, 0, 0, encodeCommand("connect", 1, amfObject({ app: "live" })), 128)
 
@@ -110,7 +108,7 @@ layer(testServer({ handshakeTimeout: Duration.millis(500) }), { excludeTestServi
           return encodeMessage(3, 20, 0, 0, body.subarray(0, body.length - 6), 128)
         })()
 
-        const cases: Array<[string, Promise<"closed-by-server" | "timeout">]> = [
+        const cases: Array<[string, Promise<Outcome>]> = [
           ["random bytes before the handshake", rawBytes(port, Buffer.concat([Buffer.of(0x47), randomBytes(3000)]))],
           ["RTMPE version byte", rawBytes(port, Buffer.concat([Buffer.of(6), randomBytes(1536)]))],
           ["silence (handshake timeout)", rawBytes(port, Buffer.alloc(0))],
