@@ -1,26 +1,54 @@
 /**
- * The command line: `effect-rtmp [serve] [flags]`. `serve` is the default command.
+ * The command line: `effect-rtmp [serve] [flags]` (`serve` is the default), and the seed-compatible
+ * `pull -a APP -h HOST[:PORT] -s STREAM -t TARGET` and `push -a APP -h HOST[:PORT] -s SOURCE -t TARGET`,
+ * which serve with every `serve` flag and add one relay.
  */
 import { Command } from "@effect/cli"
 import { Effect, Layer, Option } from "effect"
+import { describeRelays, type RelayConfig, RelaysLive } from "../relay/relays.js"
+import { fromParts } from "../relay/url.js"
 import { ServerConfig } from "../server/config.js"
 import { RtmpServerLive } from "../server/listener.js"
 import { normalizeArgv, type ServeOptions, serveOptions, toServerConfig } from "./options.js"
+import { type RelayFlags, relayOptions, seedRelayOptions, toRelayConfig } from "./relay-options.js"
 
-const runServer = (options: ServeOptions) =>
+const serveAndRelayOptions = { ...serveOptions, ...relayOptions } as const
+
+const runServer = (options: ServeOptions & RelayFlags, relays: RelayConfig) =>
   Effect.gen(function* () {
     const config = toServerConfig(options)
     if (Option.isSome(config.logIoDir)) yield* Effect.logInfo(`Logging raw connection I/O to ${config.logIoDir.value}`)
-    return yield* Layer.launch(RtmpServerLive.pipe(Layer.provide(ServerConfig.layer(config))))
+    for (const line of describeRelays(relays)) yield* Effect.logInfo(`Relay: ${line}`)
+    const server = RtmpServerLive.pipe(Layer.provide(ServerConfig.layer(config)))
+    const withRelays = RelaysLive(relays).pipe(Layer.provideMerge(server), Layer.provide(ServerConfig.layer(config)))
+    return yield* Layer.launch(withRelays)
   })
 
-const serve = Command.make("serve", serveOptions, runServer).pipe(
-  Command.withDescription("Run the RTMP server (the default command)")
+const serveHandler = (options: ServeOptions & RelayFlags) => runServer(options, toRelayConfig(options))
+
+const serve = Command.make("serve", serveAndRelayOptions, serveHandler).pipe(
+  Command.withDescription("Run the RTMP server, with any --pull and --push relays (the default command)")
 )
 
-export const command = Command.make("effect-rtmp", serveOptions, runServer).pipe(
-  Command.withDescription("effect-rtmp: a live RTMP server and relay. Encoders publish to rtmp://HOST:PORT/APP/STREAM; players play the same URL."),
-  Command.withSubcommands([serve])
+const pull = Command.make("pull", { ...serveAndRelayOptions, ...seedRelayOptions }, (options) =>
+  Effect.suspend(() => {
+    const remote = fromParts(options.remoteHost, options.app, options.stream)
+    return runServer(options, toRelayConfig(options, { pulls: [{ remote, app: options.app, name: options.target }] }))
+  })
+).pipe(Command.withDescription("Serve, and pull remote APP/STREAM from -h HOST[:PORT] into local APP/TARGET"))
+
+const push = Command.make("push", { ...serveAndRelayOptions, ...seedRelayOptions }, (options) =>
+  Effect.suspend(() => {
+    const remote = fromParts(options.remoteHost, options.app, options.target)
+    return runServer(options, toRelayConfig(options, { pushes: [{ app: options.app, name: options.stream, remote }] }))
+  })
+).pipe(Command.withDescription("Serve, and push local APP/STREAM to APP/TARGET on -h HOST[:PORT] whenever it is live"))
+
+export const command = Command.make("effect-rtmp", serveAndRelayOptions, serveHandler).pipe(
+  Command.withDescription(
+    "effect-rtmp: a live RTMP server and relay. Encoders publish to rtmp://HOST:PORT/APP/STREAM; players play the same URL."
+  ),
+  Command.withSubcommands([serve, pull, push])
 )
 
 export const cli = (argv: ReadonlyArray<string>) =>

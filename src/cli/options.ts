@@ -91,15 +91,24 @@ export const DEFAULT_LOG_IO_DIR = "logs"
  */
 export const normalizeArgv = (argv: ReadonlyArray<string>): Array<string> => {
   const out: Array<string> = []
+  let relayCommand = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
+    const next = argv[i + 1]
+    if (arg === "pull" || arg === "push") relayCommand = true
+    // The seed's pull/push take the remote host as `-h`, which @effect/cli keeps for --help.
+    if (relayCommand && arg === "-h" && next !== undefined && !next.startsWith("-")) {
+      out.push("--remote-host")
+      continue
+    }
     out.push(arg)
-    if (arg === "--log-io" || arg === "-l") {
-      const next = argv[i + 1]
-      if (next === undefined || next.startsWith("-") || next === "serve") out.push(DEFAULT_LOG_IO_DIR)
+    if ((arg === "--log-io" || arg === "-l") && (next === undefined || next.startsWith("-") || SUBCOMMANDS.has(next))) {
+      out.push(DEFAULT_LOG_IO_DIR)
     }
   }
   return out
 }
+
+const SUBCOMMANDS = new Set(["serve", "pull", "push"])
 
 export const hasLogIo = (config: ServerConfigShape): boolean => Option.isSome(config.logIoDir)

@@ -3,6 +3,9 @@
  * receiveVideo / pause, and the slow-consumer policy. A player whose socket queue grows past the soft
  * limit skips to the next keyframe; past the hard limit, or when it has been skipping for longer than
  * the allowed lag, it is disconnected. It never slows the publisher or other players.
+ *
+ * In "publish" mode the same logic feeds a push relay: the peer is a server we publish to, so there are
+ * no play notifications, and metadata goes out as `@setDataFrame`.
  */
 import { encodeMessage } from "../protocol/chunk-writer.js"
 import { ChunkStreamId, MessageType, type UserControl } from "../protocol/messages.js"
@@ -39,7 +42,8 @@ export class Player implements StreamSubscriber {
   constructor(
     readonly streamId: number,
     private readonly transport: PlayerTransport,
-    private readonly limits: PlayerLimits
+    private readonly limits: PlayerLimits,
+    readonly mode: "play" | "publish" = "play"
   ) {}
 
   /** Called once the play request was answered: joins at once from the GOP cache when there is one. */
@@ -49,6 +53,7 @@ export class Player implements StreamSubscriber {
 
   onPublish(stream: LiveStream): void {
     if (this.closed) return
+    if (this.mode === "publish") return this.joinLive(stream)
     this.transport.userControl({ event: 0, streamId: this.streamId })
     this.transport.status(this.streamId, "status", "NetStream.Play.PublishNotify", `${stream.name} is now published`)
     this.joinLive(stream)
@@ -56,8 +61,10 @@ export class Player implements StreamSubscriber {
 
   onUnpublish(stream: LiveStream): void {
     if (this.closed) return
-    this.transport.status(this.streamId, "status", "NetStream.Play.UnpublishNotify", `${stream.name} is now unpublished`)
-    this.transport.userControl({ event: 1, streamId: this.streamId })
+    if (this.mode === "play") {
+      this.transport.status(this.streamId, "status", "NetStream.Play.UnpublishNotify", `${stream.name} is now unpublished`)
+      this.transport.userControl({ event: 1, streamId: this.streamId })
+    }
     this.waitingForKeyframe = true
     this.headersSent = false
   }
@@ -87,8 +94,9 @@ export class Player implements StreamSubscriber {
   }
 
   private sendHeaders(stream: LiveStream, timestamp: number): void {
-    for (const header of [stream.metadata, stream.videoHeader, stream.audioHeader]) {
-      if (header === undefined || (header !== stream.metadata && !this.wants(header))) continue
+    const metadata = this.mode === "play" ? stream.metadata : stream.publishMetadata
+    for (const header of [metadata, stream.videoHeader, stream.audioHeader]) {
+      if (header === undefined || (header !== metadata && !this.wants(header))) continue
       const csid =
         header.typeId === MessageType.Video ? ChunkStreamId.Video : header.typeId === MessageType.Audio ? ChunkStreamId.Audio : ChunkStreamId.SharedData
       this.transport.write(encodeMessage(csid, header.typeId, this.streamId, timestamp, header.payload, stream.chunkSize))
@@ -130,7 +138,8 @@ export class Player implements StreamSubscriber {
 
   onData(stream: LiveStream, frame: MediaFrame): void {
     if (this.closed || this.paused || !this.headersSent) return
-    this.transport.write(frame.encode(this.streamId, stream.chunkSize))
+    const form = this.mode === "publish" && frame === stream.metadata ? stream.publishMetadata : frame
+    this.transport.write((form ?? frame).encode(this.streamId, stream.chunkSize))
   }
 
   private lagging(): void {

@@ -54,6 +54,8 @@ export class LiveStream {
   publisher: PublisherInfo | undefined = undefined
   /** `onMetaData` as a data message payload, every field and its order kept. */
   metadata: MediaFrame | undefined = undefined
+  /** The same metadata as a publisher sends it (`@setDataFrame`), for pushes to other servers. */
+  publishMetadata: MediaFrame | undefined = undefined
   videoHeader: MediaFrame | undefined = undefined
   audioHeader: MediaFrame | undefined = undefined
   /** True once the current publisher sent any video: players then start on a keyframe. */
@@ -94,7 +96,7 @@ export class LiveStream {
   }
 
   private resetMedia(): void {
-    this.metadata = undefined
+    this.clearMetadata()
     this.videoHeader = undefined
     this.audioHeader = undefined
     this.hasVideo = false
@@ -108,13 +110,20 @@ export class LiveStream {
 
   /** Metadata from `@setDataFrame`/`onMetaData`: stored whole and sent to players now and at join. */
   setMetadata(metadata: AmfValue, timestamp: number): void {
-    const payload = encodeAll(["onMetaData", metadata])
-    this.metadata = new MediaFrame(MessageType.DataAmf0, timestamp, payload, false, false)
+    this.metadata = new MediaFrame(MessageType.DataAmf0, timestamp, encodeAll(["onMetaData", metadata]), false, false)
+    this.publishMetadata = new MediaFrame(
+      MessageType.DataAmf0,
+      timestamp,
+      encodeAll(["@setDataFrame", "onMetaData", metadata]),
+      false,
+      false
+    )
     for (const player of this.players) player.onData(this, this.metadata)
   }
 
   clearMetadata(): void {
     this.metadata = undefined
+    this.publishMetadata = undefined
   }
 
   /** Other data messages (cue points, text) are relayed live and not cached. */

@@ -67,3 +67,12 @@ export const decoderErrors = (stderr: string): Array<string> =>
   stderr.split("\n").filter((l) => /\[(h264|aac)[^\]]*\].*(error|invalid|corrupt|missing)/i.test(l))
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** Stops a process the way a user would (SIGINT: ffmpeg finishes its output and reports), then waits. */
+export const interrupt = async (running: Running, graceMs = 5000): Promise<Finished> => {
+  running.process.kill("SIGINT")
+  const timer = setTimeout(() => running.kill(), graceMs)
+  const finished = await running.done
+  clearTimeout(timer)
+  return finished
+}

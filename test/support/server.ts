@@ -1,10 +1,32 @@
-import { Layer, Logger, LogLevel } from "effect"
+import { Effect, Layer, Logger, LogLevel } from "effect"
+import { defaultRelayConfig, type RelayConfig, RelaysLive } from "../../src/relay/relays.js"
+import { RelayHealth } from "../../src/relay/health.js"
+import { retryPolicy } from "../../src/relay/supervisor.js"
 import { ServerConfig, type ServerConfigShape } from "../../src/server/config.js"
-import { RtmpServerLive } from "../../src/server/listener.js"
+import { RtmpServer, RtmpServerLive } from "../../src/server/listener.js"
+import { StreamRegistry } from "../../src/server/registry.js"
+
+const quiet = Logger.minimumLogLevel(process.env.RTMP_TEST_LOG === "1" ? LogLevel.Debug : LogLevel.Error)
 
 /** A server on a free loopback port, quiet unless something goes wrong. */
 export const testServer = (overrides: Partial<ServerConfigShape> = {}) =>
-  RtmpServerLive.pipe(
-    Layer.provide(ServerConfig.layer({ host: "127.0.0.1", port: 0, ...overrides })),
-    Layer.provide(Logger.minimumLogLevel(process.env.RTMP_TEST_LOG === "1" ? LogLevel.Debug : LogLevel.Error))
-  )
+  RtmpServerLive.pipe(Layer.provideMerge(ServerConfig.layer({ host: "127.0.0.1", port: 0, ...overrides })), Layer.provide(quiet))
+
+/** Retries fast enough for tests: 200 ms doubling to 1 s. */
+export const fastRelayConfig: RelayConfig = {
+  ...defaultRelayConfig,
+  policy: retryPolicy({ base: "200 millis", max: "1 second", maxAttempts: 0, jitter: true })
+}
+
+export const testServerWithRelays = (relays: Partial<RelayConfig>, overrides: Partial<ServerConfigShape> = {}) =>
+  RelaysLive({ ...fastRelayConfig, ...relays }).pipe(Layer.provideMerge(testServer(overrides)), Layer.provide(quiet))
+
+/** Builds a server (with relays) in the current scope and returns what a test needs of it. */
+export const startServer = (relays: Partial<RelayConfig> = {}, overrides: Partial<ServerConfigShape> = {}) =>
+  Effect.gen(function* () {
+    const context = yield* Layer.build(testServerWithRelays(relays, overrides))
+    const { server, registry, health } = yield* Effect.all({ server: RtmpServer, registry: StreamRegistry, health: RelayHealth }).pipe(
+      Effect.provide(context)
+    )
+    return { port: server.address.port, registry, health }
+  })

@@ -1,0 +1,139 @@
+/**
+ * An outgoing RTMP connection in a scope: TCP connect (DNS names resolved by Node), client handshake,
+ * `connect` — each step bounded by a timeout and failing with a typed `RelayError`. Media and data go to
+ * synchronous callbacks (the hot path); other events queue up for the relay's Effect code.
+ */
+import { Deferred, Duration, Effect, Exit, Queue, type Scope } from "effect"
+import * as net from "node:net"
+import type { AmfValue } from "../protocol/amf0.js"
+import type { RtmpMessage } from "../protocol/chunk-reader.js"
+import { isProtocolError } from "../protocol/errors.js"
+import { ClientHandshake } from "../protocol/handshake.js"
+import { type ClientEvent, ClientSession, defaultClientOptions } from "../session/client-session.js"
+import { RelayError } from "./supervisor.js"
+import { redact, type RtmpUrl, tcUrl } from "./url.js"
+
+export interface ClientOptions {
+  /** Bound on TCP connect, handshake, and each awaited reply. */
+  readonly timeout: Duration.Duration
+  /** Outgoing chunk size, announced after connect. */
+  readonly chunkSize: number
+  readonly onMedia: (message: RtmpMessage) => void
+  readonly onData: (streamId: number, values: ReadonlyArray<AmfValue>, timestamp: number) => void
+}
+
+export interface ClientConnection {
+  readonly session: ClientSession
+  readonly socket: net.Socket
+  readonly write: (bytes: Buffer) => void
+  /** Waits for the first queued event `pick` accepts (others are skipped), bounded by the timeout. */
+  readonly awaitEvent: <A>(what: string, pick: (event: ClientEvent) => A | undefined) => Effect.Effect<A, RelayError>
+  /** The next queued control event (statuses, user control, commands). */
+  readonly nextEvent: Effect.Effect<ClientEvent, RelayError>
+  /** Fails when the connection ends, for whatever reason. */
+  readonly closed: Effect.Effect<never, RelayError>
+}
+
+/** Control events kept for the relay; a server flooding them loses the oldest, never our memory. */
+const EVENT_BUFFER = 1024
+
+export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<ClientConnection, RelayError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const where = redact(url)
+    const closed = yield* Deferred.make<never, RelayError>()
+    const fail = (error: RelayError) => Deferred.unsafeDone(closed, Exit.fail(error))
+    const events = yield* Queue.sliding<ClientEvent>(EVENT_BUFFER)
+    let connected = false
+
+    const socket = yield* Effect.acquireRelease(
+      Effect.sync(() => net.connect({ host: url.host, port: url.port, noDelay: true })),
+      (socket) =>
+        Effect.sync(() => {
+          socket.end()
+          setTimeout(() => socket.destroy(), 2000).unref()
+        })
+    )
+    const write = (bytes: Buffer) => {
+      socket.write(bytes)
+    }
+    const session = new ClientSession({ ...defaultClientOptions(url.app, tcUrl(url)), chunkSize: options.chunkSize }, write, (event) => {
+      if (event._tag === "Media") options.onMedia(event.message)
+      else if (event._tag === "Data") options.onData(event.streamId, event.values, event.timestamp)
+      else Queue.unsafeOffer(events, event)
+    })
+
+    const handshake = new ClientHandshake()
+    const handshakeDone = yield* Deferred.make<void>()
+    let onBytes = (bytes: Buffer): void => {
+      const step = handshake.receive(bytes)
+      if (step.send !== undefined) write(step.send)
+      if (step._tag !== "Done") return
+      onBytes = (b) => session.receive(b)
+      Deferred.unsafeDone(handshakeDone, Exit.void)
+      if (step.rest.length > 0) session.receive(step.rest)
+    }
+    socket.on("data", (bytes: Buffer) => {
+      try {
+        onBytes(bytes)
+      } catch (cause) {
+        socket.pause()
+        const reason = isProtocolError(cause) && cause._tag === "HandshakeError" ? "Handshake" : "Protocol"
+        fail(new RelayError({ reason, message: isProtocolError(cause) ? cause.message : String(cause) }))
+      }
+    })
+    socket.on("error", (error) =>
+      fail(new RelayError({ reason: connected ? "Closed" : "Connect", message: `${where}: ${error.message}` }))
+    )
+    socket.on("close", () => fail(new RelayError({ reason: "Closed", message: `${where} closed the connection` })))
+
+    const bounded = <A>(what: string, effect: Effect.Effect<A, RelayError>) =>
+      effect.pipe(
+        Effect.raceFirst(Deferred.await(closed)),
+        Effect.timeoutFail({
+          duration: options.timeout,
+          onTimeout: () => new RelayError({ reason: "Timeout", message: `${where}: no ${what} within ${Duration.format(options.timeout)}` })
+        })
+      )
+
+    yield* bounded(
+      "TCP connection",
+      Effect.async<void>((resume) => {
+        socket.once("connect", () => resume(Effect.void))
+      })
+    )
+    connected = true
+    write(handshake.start())
+    yield* bounded("handshake", Deferred.await(handshakeDone))
+
+    const nextEvent = Queue.take(events).pipe(Effect.raceFirst(Deferred.await(closed)))
+    const awaitEvent = <A>(what: string, pick: (event: ClientEvent) => A | undefined) =>
+      bounded(
+        what,
+        Effect.iterate(undefined as A | undefined, {
+          while: (found) => found === undefined,
+          body: () => nextEvent.pipe(Effect.map(pick))
+        }).pipe(Effect.map((found) => found as A))
+      )
+
+    session.connect()
+    yield* awaitEvent("connect reply", (event) => {
+      if (event._tag === "Connected") return true
+      if (event._tag === "ConnectRejected") return new RelayError({ reason: "Rejected", message: `${where} refused connect: ${event.code} ${event.description}` })
+      return undefined
+    }).pipe(Effect.flatMap((result) => (result === true ? Effect.void : Effect.fail(result))))
+
+    return { session, socket, write, awaitEvent, nextEvent, closed: Deferred.await(closed) } satisfies ClientConnection
+  })
+
+/** createStream, then the new stream id. */
+export const createStream = (connection: ClientConnection) =>
+  Effect.suspend(() => {
+    connection.session.createStream()
+    return connection.awaitEvent("createStream reply", (event) => {
+      if (event._tag === "StreamCreated") return Effect.succeed(event.streamId)
+      if (event._tag === "CommandFailed" && event.command === "createStream") {
+        return Effect.fail(new RelayError({ reason: "Rejected", message: `createStream failed: ${event.code} ${event.description}` }))
+      }
+      return undefined
+    }).pipe(Effect.flatten)
+  })
