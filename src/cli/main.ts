@@ -19,9 +19,9 @@ const runServer = (options: ServeOptions & RelayFlags, relays: RelayConfig) =>
     const config = toServerConfig(options)
     if (Option.isSome(config.logIoDir)) yield* Effect.logInfo(`Logging raw connection I/O to ${config.logIoDir.value}`)
     for (const line of describeRelays(relays)) yield* Effect.logInfo(`Relay: ${line}`)
-    const server = RtmpServerLive.pipe(Layer.provide(ServerConfig.layer(config)))
-    const withRelays = RelaysLive(relays).pipe(Layer.provideMerge(server), Layer.provide(ServerConfig.layer(config)))
-    return yield* Layer.launch(withRelays)
+    return yield* Layer.launch(
+      RelaysLive(relays).pipe(Layer.provideMerge(RtmpServerLive), Layer.provide(ServerConfig.layer(config)))
+    )
   })
 
 const serveHandler = (options: ServeOptions & RelayFlags) => runServer(options, toRelayConfig(options))

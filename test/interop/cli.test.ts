@@ -17,6 +17,20 @@ const freePort = () =>
 
 const root = path.resolve(import.meta.dirname, "../..")
 
+/** Starts the built CLI and resolves once it prints its listening line. */
+const spawnServer = async (args: ReadonlyArray<string>, cwd = root) => {
+  const child = spawn("node", [path.join(root, "dist/bin.js"), ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] })
+  const state = { output: "" }
+  child.stdout.on("data", (d: Buffer) => (state.output += d.toString()))
+  child.stderr.on("data", (d: Buffer) => (state.output += d.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve))
+  const deadline = Date.now() + 20_000
+  while (!state.output.includes("Listening for connections on") && Date.now() < deadline && child.exitCode === null) {
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return { child, state, exited }
+}
+
 describe("effect-rtmp command line", () => {
   it("builds", () => {
     execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "pipe" })
@@ -33,19 +47,9 @@ describe("effect-rtmp command line", () => {
   it("serves, logs raw I/O with a bare --log-io, and exits 0 on SIGTERM with the log files flushed", async () => {
     const port = await freePort()
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "rtmp-cli-"))
-    const server = spawn("node", [path.join(root, "dist/bin.js"), "serve", "--host", "127.0.0.1", "--port", String(port), "--log-io"], {
-      cwd,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    server.stdout.on("data", (d: Buffer) => (output += d.toString()))
-    server.stderr.on("data", (d: Buffer) => (output += d.toString()))
-    const exited = new Promise<number | null>((resolve) => server.on("close", resolve))
+    const { child: server, state, exited } = await spawnServer(["serve", "--host", "127.0.0.1", "--port", String(port), "--log-io"], cwd)
+    expect(state.output).toContain(`Listening for connections on 127.0.0.1:${port}`)
     const deadline = Date.now() + 20_000
-    while (!output.includes(`Listening for connections on 127.0.0.1:${port}`) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    expect(output).toContain(`Listening for connections on 127.0.0.1:${port}`)
     const publisher = ffmpegPublish(`rtmp://127.0.0.1:${port}/live/cli`, 30)
     const logs = path.join(cwd, "logs")
     while (Date.now() < deadline && !(fs.existsSync(logs) && fs.readdirSync(logs).length === 2)) {
@@ -62,5 +66,33 @@ describe("effect-rtmp command line", () => {
     expect(files[0]).toMatch(/input\.rtmp$/)
     expect(input[0]).toBe(3)
     expect(input.length).toBeGreaterThan(1537 * 2 + 1000) // handshake, connect, media
+  }, 60_000)
+})
+
+describe("seed-compatible relay commands", () => {
+  it("pull -a APP -h HOST:PORT -s STREAM -t TARGET serves the remote stream locally", async () => {
+    const { connectClient, isMedia, isStatus, openStream } = await import("../support/client.js")
+    const originPort = await freePort()
+    const localPort = await freePort()
+    const origin = await spawnServer(["--host", "127.0.0.1", "--port", String(originPort)])
+    const puller = await spawnServer([
+      "pull", "-a", "live", "-h", `localhost:${originPort}`, "-s", "cam", "-t", "copy",
+      "--host", "127.0.0.1", "--port", String(localPort), "--relay-retry-base", "0.2", "--relay-retry-max", "1"
+    ])
+    try {
+      const publisher = ffmpegPublish(`rtmp://127.0.0.1:${originPort}/live/cam`, 6)
+      const player = await connectClient(localPort)
+      const id = await openStream(player)
+      player.session.play(id, "copy")
+      await player.waitFor(isStatus("NetStream.Play.Start"))
+      await player.waitFor((e) => isMedia(e) && e.message.typeId === 9 && e.message.payload[0] === 0x17, 20_000)
+      player.close()
+      publisher.kill()
+      expect(puller.state.output).toContain("Relay: pull rtmp://localhost:")
+      expect(puller.state.output).not.toContain("/live/cam") // the remote stream name is redacted in logs
+    } finally {
+      puller.child.kill("SIGTERM")
+      origin.child.kill("SIGTERM")
+    }
   }, 60_000)
 })
