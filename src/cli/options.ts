@@ -21,9 +21,9 @@ export const serveOptions = {
     Options.withDescription("Write the raw bytes of every connection to DIR (default ./logs), one file per direction")
   ),
   chunkSize: integer("chunk-size", defaults.chunkSize, "Outgoing RTMP chunk size in bytes"),
-  gopCache: Options.boolean("gop-cache", { negationNames: ["no-gop-cache"], ifPresent: true }).pipe(
-    Options.withDefault(defaults.gopCache),
-    Options.withDescription("Keep the last GOP so players start at once on a keyframe (--no-gop-cache to turn off)")
+  // An absent boolean option parses as false whatever its default, so the flag is the negative one.
+  noGopCache: Options.boolean("no-gop-cache", { negationNames: ["gop-cache"] }).pipe(
+    Options.withDescription("Turn off the GOP cache (on by default: players start at once on a keyframe); --gop-cache turns it on")
   ),
   gopCacheMaxFrames: integer("gop-cache-max-frames", defaults.gopCacheMaxFrames, "Most media messages kept in one GOP cache"),
   gopCacheMaxBytes: integer("gop-cache-max-bytes", defaults.gopCacheMaxBytes, "Most bytes kept in one GOP cache"),
@@ -58,7 +58,16 @@ export const serveOptions = {
     "player-max-lag",
     Duration.toSeconds(defaults.playerMaxLag),
     "Seconds a player may keep skipping frames before it is disconnected"
-  )
+  ),
+  pingIntervalSeconds: integer("ping-interval", Duration.toSeconds(defaults.pingInterval), "Seconds of silence after which a peer is pinged"),
+  pingTimeoutSeconds: integer("ping-timeout", Duration.toSeconds(defaults.pingTimeout), "Seconds a pinged peer may stay silent before it is dropped"),
+  publisherIdleTimeoutSeconds: integer(
+    "publisher-idle-timeout",
+    Duration.toSeconds(defaults.publisherIdleTimeout),
+    "Seconds a publisher may send no media before it is dropped (0: never)"
+  ),
+  maxConnections: integer("max-connections", defaults.maxConnections, "Most connections at once"),
+  maxConnectionsPerIp: integer("max-connections-per-ip", defaults.maxConnectionsPerIp, "Most connections at once from one IP address")
 } as const
 
 export type ServeOptions = Command.Command.ParseConfig<typeof serveOptions>
@@ -69,7 +78,7 @@ export const toServerConfig = (options: ServeOptions): ServerConfigShape => ({
   port: options.port,
   logIoDir: options.logIo,
   chunkSize: options.chunkSize,
-  gopCache: options.gopCache,
+  gopCache: !options.noGopCache,
   gopCacheMaxFrames: options.gopCacheMaxFrames,
   gopCacheMaxBytes: options.gopCacheMaxBytes,
   maxMessageSize: options.maxMessageSize,
@@ -79,7 +88,12 @@ export const toServerConfig = (options: ServeOptions): ServerConfigShape => ({
   handshakeTimeout: Duration.seconds(options.handshakeTimeoutSeconds),
   playerQueueSoftBytes: options.playerQueueSoftBytes,
   playerQueueHardBytes: options.playerQueueHardBytes,
-  playerMaxLag: Duration.seconds(options.playerMaxLagSeconds)
+  playerMaxLag: Duration.seconds(options.playerMaxLagSeconds),
+  pingInterval: Duration.seconds(options.pingIntervalSeconds),
+  pingTimeout: Duration.seconds(options.pingTimeoutSeconds),
+  publisherIdleTimeout: Duration.seconds(options.publisherIdleTimeoutSeconds),
+  maxConnections: options.maxConnections,
+  maxConnectionsPerIp: options.maxConnectionsPerIp
 })
 
 /** Default directory for a bare `--log-io` / `-l`. */
@@ -89,7 +103,8 @@ export const DEFAULT_LOG_IO_DIR = "logs"
  * `--log-io` takes an optional value; @effect/cli options take a value or none, so a bare `--log-io`
  * (as in the seed's `-l`) gets the default directory inserted before parsing.
  */
-export const normalizeArgv = (argv: ReadonlyArray<string>): Array<string> => {
+export const normalizeArgv = (input: ReadonlyArray<string>): Array<string> => {
+  const argv = hoistLogLevel(input)
   const out: Array<string> = []
   let relayCommand = false
   for (let i = 0; i < argv.length; i++) {
@@ -110,5 +125,17 @@ export const normalizeArgv = (argv: ReadonlyArray<string>): Array<string> => {
 }
 
 const SUBCOMMANDS = new Set(["serve", "pull", "push"])
+
+/** @effect/cli reads its built-in `--log-level` only before a subcommand; users put it anywhere. */
+const hoistLogLevel = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const rest = [...argv.slice(2)]
+  const hoisted: Array<string> = []
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i] as string
+    if (arg.startsWith("--log-level=")) hoisted.push(...rest.splice(i--, 1))
+    else if (arg === "--log-level" && i + 1 < rest.length) hoisted.push(...rest.splice(i--, 2))
+  }
+  return [...argv.slice(0, 2), ...hoisted, ...rest]
+}
 
 export const hasLogIo = (config: ServerConfigShape): boolean => Option.isSome(config.logIoDir)

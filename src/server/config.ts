@@ -41,6 +41,16 @@ export interface ServerConfigShape {
   readonly playerMaxLag: Duration.Duration
   /** Time connections get to close when the server shuts down. */
   readonly shutdownTimeout: Duration.Duration
+  /** A peer silent this long is sent a ping. */
+  readonly pingInterval: Duration.Duration
+  /** A pinged peer that stays silent this long is dropped as dead. */
+  readonly pingTimeout: Duration.Duration
+  /** A publisher that sends no media this long is dropped (0 turns it off). */
+  readonly publisherIdleTimeout: Duration.Duration
+  /** Most connections at once. */
+  readonly maxConnections: number
+  /** Most connections at once from one IP address. */
+  readonly maxConnectionsPerIp: number
 }
 
 export const defaults: ServerConfigShape = {
@@ -61,7 +71,12 @@ export const defaults: ServerConfigShape = {
   playerQueueSoftBytes: 2 * 1024 * 1024,
   playerQueueHardBytes: 8 * 1024 * 1024,
   playerMaxLag: Duration.seconds(15),
-  shutdownTimeout: Duration.seconds(5)
+  shutdownTimeout: Duration.seconds(5),
+  pingInterval: Duration.seconds(30),
+  pingTimeout: Duration.seconds(30),
+  publisherIdleTimeout: Duration.seconds(30),
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 2_000
 }
 
 export class ServerConfig extends Context.Tag("effect-rtmp/ServerConfig")<ServerConfig, ServerConfigShape>() {
@@ -95,6 +110,8 @@ export const validate = (config: ServerConfigShape): ServerConfigShape => {
   positive("maxStreamsPerConnection", config.maxStreamsPerConnection)
   positive("playerQueueSoftBytes", config.playerQueueSoftBytes)
   positive("playerQueueHardBytes", config.playerQueueHardBytes)
+  positive("maxConnections", config.maxConnections)
+  positive("maxConnectionsPerIp", config.maxConnectionsPerIp)
   if (config.port < 0 || config.port > 65535) throw new RangeError(`port must be in 0..65535, got ${config.port}`)
   return config
 }
@@ -119,5 +136,10 @@ const fromConfig = Config.all({
   playerQueueSoftBytes: Config.integer("player_queue_soft_bytes").pipe(Config.withDefault(defaults.playerQueueSoftBytes)),
   playerQueueHardBytes: Config.integer("player_queue_hard_bytes").pipe(Config.withDefault(defaults.playerQueueHardBytes)),
   playerMaxLag: Config.duration("player_max_lag").pipe(Config.withDefault(defaults.playerMaxLag)),
-  shutdownTimeout: Config.duration("shutdown_timeout").pipe(Config.withDefault(defaults.shutdownTimeout))
+  shutdownTimeout: Config.duration("shutdown_timeout").pipe(Config.withDefault(defaults.shutdownTimeout)),
+  pingInterval: Config.duration("ping_interval").pipe(Config.withDefault(defaults.pingInterval)),
+  pingTimeout: Config.duration("ping_timeout").pipe(Config.withDefault(defaults.pingTimeout)),
+  publisherIdleTimeout: Config.duration("publisher_idle_timeout").pipe(Config.withDefault(defaults.publisherIdleTimeout)),
+  maxConnections: Config.integer("max_connections").pipe(Config.withDefault(defaults.maxConnections)),
+  maxConnectionsPerIp: Config.integer("max_connections_per_ip").pipe(Config.withDefault(defaults.maxConnectionsPerIp))
 })

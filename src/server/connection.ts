@@ -18,7 +18,7 @@ import { StreamRegistry } from "./registry.js"
 import type { LiveStream, PublisherInfo } from "./stream.js"
 
 export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
-  readonly reason: "PeerClosed" | "SocketError" | "SlowPlayer" | "Rejected" | "ShuttingDown"
+  readonly reason: "PeerClosed" | "SocketError" | "SlowPlayer" | "Rejected" | "ShuttingDown" | "PingTimeout" | "PublisherIdle"
   readonly message: string
 }> {}
 
@@ -109,6 +109,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
     const publishing = new Map<number, Publishing>()
     const playing = new Map<number, Playing>()
     let app: string | undefined
+    let mediaMessages = 0
 
     const session: ServerSession = new ServerSession(
       {
@@ -129,6 +130,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
           Queue.unsafeOffer(requests, request)
         },
         media: (message: RtmpMessage) => {
+          mediaMessages++
           publishing.get(message.streamId)?.stream.publishMedia(message.typeId, message.timestamp, message.payload)
         },
         data: (streamId, values, setDataFrame, timestamp) => {
@@ -180,6 +182,41 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
         for (const id of [...playing.keys()]) yield* stopPlaying(id)
       })
     )
+
+    /**
+     * A silent peer is pinged, and dropped when it stays silent (a dead TCP peer would otherwise hold its
+     * stream key until the OS notices). Any byte counts as a sign of life, so players that rarely
+     * acknowledge are only pinged, never dropped.
+     */
+    const watchPings = Effect.gen(function* () {
+      for (;;) {
+        const before = session.reader.bytesRead
+        yield* Effect.sleep(config.pingInterval)
+        if (session.reader.bytesRead !== before) continue
+        session.sendUserControl({ event: 6, timestamp: Date.now() >>> 0 })
+        yield* Effect.sleep(config.pingTimeout)
+        if (session.reader.bytesRead === before) {
+          return yield* new ConnectionClosed({
+            reason: "PingTimeout",
+            message: `no answer to a ping within ${Duration.format(config.pingTimeout)} (ping-timeout)`
+          })
+        }
+      }
+    })
+
+    /** A publisher that answers pings but sends no media (a stuck encoder) frees its stream key. */
+    const watchPublisherIdle = Effect.gen(function* () {
+      for (;;) {
+        const before = mediaMessages
+        yield* Effect.sleep(config.publisherIdleTimeout)
+        if (publishing.size > 0 && mediaMessages === before) {
+          return yield* new ConnectionClosed({
+            reason: "PublisherIdle",
+            message: `publisher sent no media for ${Duration.format(config.publisherIdleTimeout)} (publisher-idle-timeout)`
+          })
+        }
+      }
+    })
 
     const reject = (message: string) =>
       Effect.suspend(() => {
@@ -301,6 +338,9 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
 
     onBytes = (bytes) => session.receive(bytes)
     feed(rest)
+    const failOnError = Effect.catchAll((error: ConnectionClosed) => Effect.sync(() => fail(error)))
+    yield* watchPings.pipe(failOnError, Effect.forkScoped)
+    if (Duration.toMillis(config.publisherIdleTimeout) > 0) yield* watchPublisherIdle.pipe(failOnError, Effect.forkScoped)
     return yield* Deferred.await(closed)
   }).pipe(
     Effect.catchAll((error) =>

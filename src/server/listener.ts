@@ -46,9 +46,37 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
     const runConnection = yield* FiberSet.runtime(connections)<ServerConfig | StreamRegistry>()
     const server = net.createServer({ noDelay: true, pauseOnConnect: false })
     let nextId = 0
+    let active = 0
+    const perIp = new Map<string, number>()
     server.on("connection", (socket) => {
+      const id = `c${++nextId}`
+      const ip = socket.remoteAddress ?? "unknown"
+      const fromIp = perIp.get(ip) ?? 0
+      const limit =
+        active >= config.maxConnections
+          ? `max-connections (${config.maxConnections})`
+          : fromIp >= config.maxConnectionsPerIp
+            ? `max-connections-per-ip (${config.maxConnectionsPerIp})`
+            : undefined
+      if (limit !== undefined) {
+        socket.destroy()
+        runConnection(
+          Effect.logWarning(`Connection refused: limit ${limit} reached`).pipe(
+            Effect.annotateLogs({ connection: id, remote: `${ip}:${socket.remotePort}` })
+          )
+        )
+        return
+      }
+      active++
+      perIp.set(ip, fromIp + 1)
+      socket.once("close", () => {
+        active--
+        const left = (perIp.get(ip) ?? 1) - 1
+        if (left === 0) perIp.delete(ip)
+        else perIp.set(ip, left)
+      })
       socket.setNoDelay(true)
-      runConnection(handleConnection(socket, `c${++nextId}`))
+      runConnection(handleConnection(socket, id))
     })
     const address = yield* Effect.acquireRelease(listen(server, config.host, config.port), () =>
       Effect.gen(function* () {
@@ -59,7 +87,8 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
     yield* Effect.logInfo(`Listening for connections on ${address.host}:${address.port}`)
     return {
       address,
-      connectionCount: FiberSet.size(connections)
+      /** Connections being served right now. */
+      connectionCount: Effect.sync(() => active)
     } as const
   })
 }) {}

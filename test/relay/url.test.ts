@@ -50,5 +50,8 @@ describe("RTMP URLs", () => {
     expect(normalizeArgv(["node", "bin", "--log-io", "serve"])).toEqual(["node", "bin", "--log-io", "logs", "serve"])
     expect(normalizeArgv(["node", "bin", "-l"])).toEqual(["node", "bin", "-l", "logs"])
     expect(normalizeArgv(["node", "bin", "--log-io", "/tmp/x"])).toEqual(["node", "bin", "--log-io", "/tmp/x"])
+    expect(normalizeArgv(["node", "bin", "serve", "--port", "1", "--log-level", "debug"])).toEqual([
+      "node", "bin", "--log-level", "debug", "serve", "--port", "1"
+    ])
   })
 })

@@ -1,0 +1,258 @@
+#!/usr/bin/env node
+// effect-rtmp's benchmark: effect-rtmp, nginx-rtmp and node-media-server side by side, in one run, on this
+// machine. Each server is freshly started for every measurement, the order rotates per step (ABC, BCA, …),
+// and the shared harness drives them: ../shared/bench/fanout.sh (players kept up, server CPU, RSS, TTFB),
+// ../shared/bench/latency.sh (added delay, join time), plus our own publisher-ingest measurement
+// (one high-bitrate publisher, no players: server CPU per ingested Mbit/s). Prints the raw figures and one
+// Markdown table of ratios (effect-rtmp ÷ peer), and exits 1 when effect-rtmp's CPU per delivered byte at
+// 400 players is above 1.2× nginx-rtmp's (median over --repeat runs).
+//
+// usage: npm run bench -- [--players "1 100 400 1000"] [--hold 20] [--repeat 1] [--servers "effect nginx nms"]
+//                         [--sink-from 400] [--no-latency] [--no-ingest] [--out FILE.jsonl]
+import { execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
+const shared = path.resolve(root, "../shared")
+const work = process.env.RTMP_BENCH_DIR ?? "/tmp/rtmp-bench"
+
+const args = process.argv.slice(2)
+const flag = (name, fallback) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback
+}
+const has = (name) => args.includes(`--${name}`)
+const playerCounts = flag("players", "1 100 400 1000").split(/\s+/).filter(Boolean).map(Number)
+const hold = Number(flag("hold", "20"))
+const repeat = Number(flag("repeat", "1"))
+const servers = flag("servers", "effect nginx nms").split(/\s+/).filter(Boolean)
+const sinkFrom = Number(flag("sink-from", "400"))
+const out = flag("out", path.join(work, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.jsonl`))
+fs.mkdirSync(work, { recursive: true })
+
+const log = (...parts) => process.stderr.write(`[bench] ${parts.join(" ")}\n`)
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const record = (entry) => fs.appendFileSync(out, JSON.stringify(entry) + "\n")
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = s.address().port
+      s.close(() => resolve(port))
+    })
+  })
+
+const waitForPort = async (port, timeoutMs = 20000) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const ok = await new Promise((resolve) => {
+      const c = net.connect({ host: "127.0.0.1", port }, () => (c.destroy(), resolve(true)))
+      c.on("error", () => resolve(false))
+    })
+    if (ok) return
+    await sleep(100)
+  }
+  throw new Error(`nothing listens on ${port}`)
+}
+
+/** Starts one server; resolves with { pid, port, stop }. */
+const startServer = async (name) => {
+  const port = await freePort()
+  if (name === "effect") {
+    const child = spawn("node", [path.join(root, "dist/bin.js"), "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"], {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, MALLOC_TRIM_THRESHOLD_: "1073741824", NODE_ENV: "production" }
+    })
+    await waitForPort(port)
+    return {
+      pid: child.pid,
+      port,
+      stop: async () => {
+        child.kill("SIGTERM")
+        await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)))
+      }
+    }
+  }
+  const script = path.join(shared, "peers", name === "nginx" ? "nginx-rtmp.sh" : "nms.sh")
+  const dir = path.join(work, name)
+  execFileSync(script, ["stop", dir], { stdio: "ignore" })
+  const pid = Number(execFileSync(script, ["start", String(port), dir], { encoding: "utf8" }).trim().split("\n").pop())
+  await waitForPort(port)
+  return { pid, port, stop: async () => void execFileSync(script, ["stop", dir], { stdio: "ignore" }) }
+}
+
+const runJson = (command, commandArgs, env = {}) =>
+  new Promise((resolve) => {
+    const child = spawn(command, commandArgs, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, RTMP_BENCH_CACHE: work, ...env } })
+    let stdout = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.on("close", (code) => {
+      const line = stdout.trim().split("\n").pop()
+      try {
+        resolve({ code, result: JSON.parse(line) })
+      } catch {
+        resolve({ code, result: null })
+      }
+    })
+  })
+
+// --- CPU of a process tree, from /proc (for the ingest measurement) ---------------------------------------
+const CLK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim())
+const treeCpuSeconds = (rootPid) => {
+  const stats = []
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      stats.push({ pid: Number(entry), ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) })
+    } catch {}
+  }
+  const inTree = new Set([rootPid])
+  for (let grew = true; grew; ) {
+    grew = false
+    for (const s of stats) if (!inTree.has(s.pid) && inTree.has(s.ppid)) (inTree.add(s.pid), (grew = true))
+  }
+  return stats.filter((s) => inTree.has(s.pid)).reduce((sum, s) => sum + s.ticks, 0) / CLK
+}
+
+const ingest = async (name, sample, mbps) => {
+  const server = await startServer(name)
+  try {
+    const url = `rtmp://127.0.0.1:${server.port}/live/ingest`
+    const publisher = spawn("ffmpeg", ["-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", sample, "-c", "copy", "-f", "flv", url], {
+      stdio: "ignore"
+    })
+    await sleep(3000)
+    const cpu0 = treeCpuSeconds(server.pid)
+    const t0 = Date.now()
+    await sleep(hold * 1000)
+    const cpu = treeCpuSeconds(server.pid) - cpu0
+    const seconds = (Date.now() - t0) / 1000
+    const alive = publisher.exitCode === null
+    publisher.kill("SIGKILL")
+    return { cpu_s: cpu, seconds, cpu_pct: (100 * cpu) / seconds, mbps, cpu_ms_per_mbit: (1000 * cpu) / (seconds * mbps), publisher_alive: alive }
+  } finally {
+    await server.stop()
+  }
+}
+
+// --- the run -----------------------------------------------------------------------------------------------
+log(`results → ${out}`)
+execFileSync(path.join(shared, "peers/install.sh"), { stdio: ["ignore", "ignore", "inherit"] })
+execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" })
+const sample = execFileSync(path.join(shared, "media/make-sample.sh"), [path.join(work, "sample-30s-2500k.flv"), "30", "2500"], {
+  encoding: "utf8"
+}).trim()
+
+const rotate = (list, by) => list.map((_, i) => list[(i + by) % list.length])
+let step = 0
+for (let r = 0; r < repeat; r++) {
+  for (const players of playerCounts) {
+    for (const name of rotate(servers, step++)) {
+      const mode = players >= sinkFrom ? "sink" : "rtmpdump"
+      const server = await startServer(name)
+      log(`fanout ${name} players=${players} (${mode}) hold=${hold}s`)
+      const { code, result } = await runJson(
+        path.join(shared, "bench/fanout.sh"),
+        [`rtmp://127.0.0.1:${server.port}/live/bench`, String(players), String(hold), String(server.pid)],
+        { PLAYER: mode, SAMPLE: sample }
+      )
+      await server.stop()
+      record({ kind: "fanout", server: name, players, mode, repetition: r, code, result })
+    }
+  }
+}
+if (!has("no-latency")) {
+  for (const name of rotate(servers, step++)) {
+    const server = await startServer(name)
+    log(`latency ${name}`)
+    const { code, result } = await runJson(path.join(shared, "bench/latency.sh"), [`rtmp://127.0.0.1:${server.port}/live/lat`], { SAMPLE: sample })
+    await server.stop()
+    record({ kind: "latency", server: name, code, result })
+  }
+}
+if (!has("no-ingest")) {
+  const mbps = 50
+  const highRate = execFileSync(path.join(shared, "media/make-sample.sh"), [path.join(work, "sample-20s-50000k.flv"), "20", String(mbps * 1000)], {
+    encoding: "utf8"
+  }).trim()
+  const actualMbps = (fs.statSync(highRate).size * 8) / 20 / 1e6
+  for (const name of rotate(servers, step++)) {
+    log(`ingest ${name} at ${actualMbps.toFixed(1)} Mbit/s`)
+    record({ kind: "ingest", server: name, result: await ingest(name, highRate, actualMbps) })
+  }
+}
+
+// --- report ------------------------------------------------------------------------------------------------
+const entries = fs.readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l))
+const median = (xs) => {
+  const s = xs.filter((x) => typeof x === "number" && Number.isFinite(x)).sort((a, b) => a - b)
+  return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+const fanout = (name, players, pick) =>
+  median(entries.filter((e) => e.kind === "fanout" && e.server === name && e.players === players && e.result).map((e) => pick(e.result)))
+const cpuPerGB = (r) => (r.bytes_hold > 0 && r.server_cpu_s != null ? r.server_cpu_s / (r.bytes_hold / 1e9) : null)
+const fmt = (x, digits = 1) => (x == null ? "–" : Number(x).toFixed(digits))
+const ratio = (a, b) => (a == null || b == null || b === 0 ? "–" : `${(a / b).toFixed(2)}×`)
+const peers = servers.filter((s) => s !== "effect")
+const lines = []
+lines.push(`### Fan-out (${hold} s hold, ${repeat} run(s), medians)`, "")
+lines.push(
+  "| players | server | kept up | CPU % of a core | CPU s per GB delivered | RSS MiB | TTFB p50 / p95 ms | host busy % |",
+  "|---|---|---|---|---|---|---|---|"
+)
+for (const players of playerCounts) {
+  for (const name of servers) {
+    lines.push(
+      `| ${players} | ${name} | ${fmt(fanout(name, players, (r) => r.players_ok), 0)}/${players} | ${fmt(fanout(name, players, (r) => r.server_cpu_pct))} | ${fmt(
+        fanout(name, players, cpuPerGB),
+        2
+      )} | ${fmt(fanout(name, players, (r) => r.server_rss_max_mib))} | ${fmt(fanout(name, players, (r) => r.ttfb_ms_p50), 0)} / ${fmt(
+        fanout(name, players, (r) => r.ttfb_ms_p95),
+        0
+      )} | ${fmt(fanout(name, players, (r) => r.host_cpu_busy_pct), 0)} |`
+    )
+  }
+}
+lines.push("", "### Ratios (effect-rtmp ÷ peer; below 1 is better for CPU, RSS and TTFB)", "")
+lines.push("| players | peer | CPU per byte | RSS | TTFB p95 |", "|---|---|---|---|---|")
+for (const players of playerCounts) {
+  for (const peer of peers) {
+    lines.push(
+      `| ${players} | ${peer} | ${ratio(fanout("effect", players, cpuPerGB), fanout(peer, players, cpuPerGB))} | ${ratio(
+        fanout("effect", players, (r) => r.server_rss_max_mib),
+        fanout(peer, players, (r) => r.server_rss_max_mib)
+      )} | ${ratio(fanout("effect", players, (r) => r.ttfb_ms_p95), fanout(peer, players, (r) => r.ttfb_ms_p95))} |`
+    )
+  }
+}
+const latency = entries.filter((e) => e.kind === "latency" && e.result)
+if (latency.length > 0) {
+  lines.push("", "### Latency (one publisher, one rtmpdump player)", "")
+  lines.push("| server | delay p50 / p95 ms | join: first byte / first keyframe ms | frames lost |", "|---|---|---|---|")
+  for (const e of latency) {
+    const r = e.result
+    lines.push(`| ${e.server} | ${fmt(r.delay_ms?.p50)} / ${fmt(r.delay_ms?.p95)} | ${fmt(r.join_ttfb_ms, 0)} / ${fmt(r.join_first_keyframe_ms, 0)} | ${r.frames_lost} |`)
+  }
+}
+const ingestRuns = entries.filter((e) => e.kind === "ingest")
+if (ingestRuns.length > 0) {
+  lines.push("", "### Ingest (one publisher, no players)", "")
+  lines.push("| server | Mbit/s | CPU % of a core | CPU ms per Mbit | publisher alive |", "|---|---|---|---|---|")
+  for (const e of ingestRuns) {
+    const r = e.result
+    lines.push(`| ${e.server} | ${fmt(r.mbps)} | ${fmt(r.cpu_pct)} | ${fmt(r.cpu_ms_per_mbit, 2)} | ${r.publisher_alive} |`)
+  }
+}
+process.stdout.write(lines.join("\n") + "\n")
+
+const effect400 = fanout("effect", 400, cpuPerGB)
+const nginx400 = fanout("nginx", 400, cpuPerGB)
+if (effect400 != null && nginx400 != null) {
+  const r = effect400 / nginx400
+  process.stdout.write(`\nguard: CPU per byte at 400 players, effect-rtmp ÷ nginx-rtmp = ${r.toFixed(2)} (limit 1.20)\n`)
+  if (r > 1.2) process.exit(1)
+}
