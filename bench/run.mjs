@@ -210,7 +210,7 @@ for (const players of playerCounts) {
       `| ${players} | ${name} | ${fmt(fanout(name, players, (r) => r.players_ok), 0)}/${players} | ${fmt(fanout(name, players, (r) => r.server_cpu_pct))} | ${fmt(
         fanout(name, players, cpuPerGB),
         2
-      )} | ${fmt(fanout(name, players, (r) => r.server_rss_max_mib))} | ${fmt(fanout(name, players, (r) => r.ttfb_ms_p50), 0)} / ${fmt(
+      )} | ${fmt(fanout(name, players, (r) => r.server_rss_max_mib))} | ${fmt(fanout(name, players, (r) => r.ttfb_ms_median), 0)} / ${fmt(
         fanout(name, players, (r) => r.ttfb_ms_p95),
         0
       )} | ${fmt(fanout(name, players, (r) => r.host_cpu_busy_pct), 0)} |`
@@ -235,7 +235,7 @@ if (latency.length > 0) {
   lines.push("| server | delay p50 / p95 ms | join: first byte / first keyframe ms | frames lost |", "|---|---|---|---|")
   for (const e of latency) {
     const r = e.result
-    lines.push(`| ${e.server} | ${fmt(r.delay_ms?.p50)} / ${fmt(r.delay_ms?.p95)} | ${fmt(r.join_ttfb_ms, 0)} / ${fmt(r.join_first_keyframe_ms, 0)} | ${r.frames_lost} |`)
+    lines.push(`| ${e.server} | ${fmt(r.delay_ms?.median)} / ${fmt(r.delay_ms?.p95)} | ${fmt(r.join_ttfb_ms, 0)} / ${fmt(r.join_first_keyframe_ms, 0)} | ${r.frames_lost} |`)
   }
 }
 const ingestRuns = entries.filter((e) => e.kind === "ingest")

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+// Deep imports: the @effect/platform-node index also loads cluster, RPC and SQL support (~30 MiB RSS).
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
 import { cli } from "./cli/main.js"
 

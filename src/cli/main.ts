@@ -3,8 +3,10 @@
  * `pull -a APP -h HOST[:PORT] -s STREAM -t TARGET` and `push -a APP -h HOST[:PORT] -s SOURCE -t TARGET`,
  * which serve with every `serve` flag and add one relay.
  */
-import { Command } from "@effect/cli"
-import { Effect, Layer, Option } from "effect"
+import { Command, Options } from "@effect/cli"
+import { Console, Effect, Layer, Option } from "effect"
+import * as Auth from "../server/auth.js"
+import { type AuthFlags, authOptions, toAuthorizer } from "./auth-options.js"
 import { describeRelays, type RelayConfig, RelaysLive } from "../relay/relays.js"
 import { fromParts } from "../relay/url.js"
 import { ServerConfig } from "../server/config.js"
@@ -12,19 +14,26 @@ import { RtmpServerLive } from "../server/listener.js"
 import { normalizeArgv, type ServeOptions, serveOptions, toServerConfig } from "./options.js"
 import { type RelayFlags, relayOptions, seedRelayOptions, toRelayConfig } from "./relay-options.js"
 
-const serveAndRelayOptions = { ...serveOptions, ...relayOptions } as const
+const serveAndRelayOptions = { ...serveOptions, ...relayOptions, ...authOptions } as const
 
-const runServer = (options: ServeOptions & RelayFlags, relays: RelayConfig) =>
+const runServer = (options: ServeOptions & RelayFlags & AuthFlags, relays: RelayConfig) =>
   Effect.gen(function* () {
     const config = toServerConfig(options)
+    const authorizer = yield* Effect.try({ try: () => toAuthorizer(options), catch: (e) => (e instanceof Error ? e : new Error(String(e))) }).pipe(
+      Effect.tapError((e) => Console.error(e.message))
+    )
     if (Option.isSome(config.logIoDir)) yield* Effect.logInfo(`Logging raw connection I/O to ${config.logIoDir.value}`)
     for (const line of describeRelays(relays)) yield* Effect.logInfo(`Relay: ${line}`)
     return yield* Layer.launch(
-      RelaysLive(relays).pipe(Layer.provideMerge(RtmpServerLive), Layer.provide(ServerConfig.layer(config)))
+      RelaysLive(relays).pipe(
+        Layer.provideMerge(RtmpServerLive),
+        Layer.provide(ServerConfig.layer(config)),
+        Layer.provide(Auth.layer(authorizer))
+      )
     )
   })
 
-const serveHandler = (options: ServeOptions & RelayFlags) => runServer(options, toRelayConfig(options))
+const serveHandler = (options: ServeOptions & RelayFlags & AuthFlags) => runServer(options, toRelayConfig(options))
 
 const serve = Command.make("serve", serveAndRelayOptions, serveHandler).pipe(
   Command.withDescription("Run the RTMP server, with any --pull and --push relays (the default command)")
@@ -44,11 +53,29 @@ const push = Command.make("push", { ...serveAndRelayOptions, ...seedRelayOptions
   })
 ).pipe(Command.withDescription("Serve, and push local APP/STREAM to APP/TARGET on -h HOST[:PORT] whenever it is live"))
 
+const token = Command.make(
+  "token",
+  {
+    app: Options.text("app").pipe(Options.withAlias("a"), Options.withDescription("App of the stream")),
+    stream: Options.text("stream").pipe(Options.withAlias("s"), Options.withDescription("Stream name")),
+    validFor: Options.integer("valid-for").pipe(Options.withDefault(3600), Options.withDescription("Seconds the token stays valid")),
+    secret: authOptions.tokenSecret
+  },
+  ({ app, stream, validFor, secret }) =>
+    Option.match(secret, {
+      onNone: () => Console.error("--token-secret (or RTMP_TOKEN_SECRET) is required").pipe(Effect.zipRight(Effect.fail(new Error("no secret")))),
+      onSome: (value) => {
+        const expires = Math.floor(Date.now() / 1000) + validFor
+        return Console.log(`${stream}?token=${Auth.signToken(value, app, stream, expires)}&expires=${expires}`)
+      }
+    })
+).pipe(Command.withDescription("Print a signed stream name (NAME?token=…&expires=…) for --token-secret servers"))
+
 export const command = Command.make("effect-rtmp", serveAndRelayOptions, serveHandler).pipe(
   Command.withDescription(
     "effect-rtmp: a live RTMP server and relay. Encoders publish to rtmp://HOST:PORT/APP/STREAM; players play the same URL."
   ),
-  Command.withSubcommands([serve, pull, push])
+  Command.withSubcommands([serve, pull, push, token])
 )
 
 export const cli = (argv: ReadonlyArray<string>) =>

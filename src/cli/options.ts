@@ -67,7 +67,11 @@ export const serveOptions = {
     "Seconds a publisher may send no media before it is dropped (0: never)"
   ),
   maxConnections: integer("max-connections", defaults.maxConnections, "Most connections at once"),
-  maxConnectionsPerIp: integer("max-connections-per-ip", defaults.maxConnectionsPerIp, "Most connections at once from one IP address")
+  maxConnectionsPerIp: integer("max-connections-per-ip", defaults.maxConnectionsPerIp, "Most connections at once from one IP address"),
+  publisherTakeoverGraceSeconds: Options.float("publisher-takeover-grace").pipe(
+    Options.withDefault(Duration.toSeconds(defaults.publisherTakeoverGrace)),
+    Options.withDescription("Seconds without media after which a new publisher on the same stream takes it over")
+  )
 } as const
 
 export type ServeOptions = Command.Command.ParseConfig<typeof serveOptions>
@@ -93,7 +97,8 @@ export const toServerConfig = (options: ServeOptions): ServerConfigShape => ({
   pingTimeout: Duration.seconds(options.pingTimeoutSeconds),
   publisherIdleTimeout: Duration.seconds(options.publisherIdleTimeoutSeconds),
   maxConnections: options.maxConnections,
-  maxConnectionsPerIp: options.maxConnectionsPerIp
+  maxConnectionsPerIp: options.maxConnectionsPerIp,
+  publisherTakeoverGrace: Duration.seconds(options.publisherTakeoverGraceSeconds)
 })
 
 /** Default directory for a bare `--log-io` / `-l`. */
@@ -124,7 +129,7 @@ export const normalizeArgv = (input: ReadonlyArray<string>): Array<string> => {
   return out
 }
 
-const SUBCOMMANDS = new Set(["serve", "pull", "push"])
+const SUBCOMMANDS = new Set(["serve", "pull", "push", "token"])
 
 /** @effect/cli reads its built-in `--log-level` only before a subcommand; users put it anywhere. */
 const hoistLogLevel = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {

@@ -9,6 +9,7 @@ import type { AmfValue } from "../protocol/amf0.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { isProtocolError } from "../protocol/errors.js"
 import { ClientHandshake } from "../protocol/handshake.js"
+import { batchedWrite, inBatch } from "../server/write-batch.js"
 import { type ClientEvent, ClientSession, defaultClientOptions } from "../session/client-session.js"
 import { RelayError } from "./supervisor.js"
 import { redact, type RtmpUrl, tcUrl } from "./url.js"
@@ -53,9 +54,7 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
           setTimeout(() => socket.destroy(), 2000).unref()
         })
     )
-    const write = (bytes: Buffer) => {
-      socket.write(bytes)
-    }
+    const write = (bytes: Buffer) => batchedWrite(socket, bytes)
     const session = new ClientSession({ ...defaultClientOptions(url.app, tcUrl(url)), chunkSize: options.chunkSize }, write, (event) => {
       if (event._tag === "Media") options.onMedia(event.message)
       else if (event._tag === "Data") options.onData(event.streamId, event.values, event.timestamp)
@@ -74,7 +73,7 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
     }
     socket.on("data", (bytes: Buffer) => {
       try {
-        onBytes(bytes)
+        inBatch(() => onBytes(bytes)) // a pull's media reaches local players as one writev per read
       } catch (cause) {
         socket.pause()
         const reason = isProtocolError(cause) && cause._tag === "HandshakeError" ? "Handshake" : "Protocol"

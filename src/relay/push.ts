@@ -8,6 +8,7 @@
 import { Deferred, Duration, Effect, Exit } from "effect"
 import { Player } from "../server/player.js"
 import { StreamRegistry } from "../server/registry.js"
+import { inBatch } from "../server/write-batch.js"
 import { createStream, openClient } from "./client.js"
 import type { RelaySettings } from "./pull.js"
 import { type AttemptControl, RelayError } from "./supervisor.js"
@@ -69,7 +70,7 @@ export const pushAttempt = (spec: PushSpec, settings: RelaySettings) => (control
         )
       )
     )
-    pusher.start(stream)
+    inBatch(() => pusher.start(stream))
     yield* control.markLive
     yield* Effect.sleep(settings.healthyAfter).pipe(Effect.zipRight(control.markHealthy), Effect.forkScoped)
 

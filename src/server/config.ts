@@ -51,6 +51,8 @@ export interface ServerConfigShape {
   readonly maxConnections: number
   /** Most connections at once from one IP address. */
   readonly maxConnectionsPerIp: number
+  /** A new publisher takes a live stream over when the current one has sent no media this long. */
+  readonly publisherTakeoverGrace: Duration.Duration
 }
 
 export const defaults: ServerConfigShape = {
@@ -76,7 +78,8 @@ export const defaults: ServerConfigShape = {
   pingTimeout: Duration.seconds(30),
   publisherIdleTimeout: Duration.seconds(30),
   maxConnections: 10_000,
-  maxConnectionsPerIp: 2_000
+  maxConnectionsPerIp: 2_000,
+  publisherTakeoverGrace: Duration.seconds(3)
 }
 
 export class ServerConfig extends Context.Tag("effect-rtmp/ServerConfig")<ServerConfig, ServerConfigShape>() {
@@ -141,5 +144,6 @@ const fromConfig = Config.all({
   pingTimeout: Config.duration("ping_timeout").pipe(Config.withDefault(defaults.pingTimeout)),
   publisherIdleTimeout: Config.duration("publisher_idle_timeout").pipe(Config.withDefault(defaults.publisherIdleTimeout)),
   maxConnections: Config.integer("max_connections").pipe(Config.withDefault(defaults.maxConnections)),
-  maxConnectionsPerIp: Config.integer("max_connections_per_ip").pipe(Config.withDefault(defaults.maxConnectionsPerIp))
+  maxConnectionsPerIp: Config.integer("max_connections_per_ip").pipe(Config.withDefault(defaults.maxConnectionsPerIp)),
+  publisherTakeoverGrace: Config.duration("publisher_takeover_grace").pipe(Config.withDefault(defaults.publisherTakeoverGrace))
 })

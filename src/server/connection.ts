@@ -11,14 +11,16 @@ import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { isProtocolError, type ProtocolError } from "../protocol/errors.js"
 import { ServerHandshake } from "../protocol/handshake.js"
 import { ServerSession, type SessionRequest } from "../session/server-session.js"
+import { Authorization } from "./auth.js"
 import { ServerConfig } from "./config.js"
 import { openIoLog } from "./log-io.js"
+import { batchedWrite, inBatch } from "./write-batch.js"
 import { Player } from "./player.js"
 import { StreamRegistry } from "./registry.js"
 import type { LiveStream, PublisherInfo } from "./stream.js"
 
 export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
-  readonly reason: "PeerClosed" | "SocketError" | "SlowPlayer" | "Rejected" | "ShuttingDown" | "PingTimeout" | "PublisherIdle"
+  readonly reason: "PeerClosed" | "SocketError" | "SlowPlayer" | "Rejected" | "ShuttingDown" | "PingTimeout" | "PublisherIdle" | "TakenOver"
   readonly message: string
 }> {}
 
@@ -35,6 +37,8 @@ const toConnectionError = (cause: unknown): ConnectionError =>
 interface Publishing {
   readonly stream: LiveStream
   readonly info: PublisherInfo
+  /** The name the client published to (a key, when keys map to public names). */
+  readonly requestedName: string
 }
 
 interface Playing {
@@ -47,6 +51,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
   Effect.gen(function* () {
     const config = yield* ServerConfig
     const registry = yield* StreamRegistry
+    const auth = yield* Authorization
     yield* Metric.increment(connectionsTotal)
     const ioLog = yield* openIoLog(config.logIoDir, connectionId)
 
@@ -57,7 +62,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
     }
     const write = (bytes: Buffer) => {
       ioLog.output(bytes)
-      socket.write(bytes)
+      batchedWrite(socket, bytes)
     }
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -78,23 +83,26 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
     }
     socket.on("data", (bytes: Buffer) => {
       ioLog.input(bytes)
-      feed(bytes)
+      inBatch(() => feed(bytes))
     })
     socket.on("error", (cause) => fail(new ConnectionClosed({ reason: "SocketError", message: cause.message })))
     socket.on("close", () => Deferred.unsafeDone(closed, Exit.fail(new ConnectionClosed({ reason: "PeerClosed", message: "peer closed the connection" }))))
 
     // --- handshake -------------------------------------------------------------------------------------
     const handshake = new ServerHandshake()
-    const handshakeDone = yield* Deferred.make<Buffer>()
+    const handshakeDone = yield* Deferred.make<void>()
+    // Bytes that arrive after C2 but before the session exists (the client does not wait) are kept.
+    const early: Array<Buffer> = []
     onBytes = (bytes) => {
       const step = handshake.receive(bytes)
       if (step.send !== undefined) write(step.send)
       if (step._tag === "Done") {
-        onBytes = () => {}
-        Deferred.unsafeDone(handshakeDone, Exit.succeed(step.rest))
+        if (step.rest.length > 0) early.push(step.rest)
+        onBytes = (later) => void early.push(later)
+        Deferred.unsafeDone(handshakeDone, Exit.void)
       }
     }
-    const rest = yield* Deferred.await(handshakeDone).pipe(
+    yield* Deferred.await(handshakeDone).pipe(
       Effect.raceFirst(Deferred.await(closed).pipe(Effect.flatMap(() => Effect.never))),
       Effect.timeoutFail({
         duration: config.handshakeTimeout,
@@ -131,11 +139,16 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
         },
         media: (message: RtmpMessage) => {
           mediaMessages++
-          publishing.get(message.streamId)?.stream.publishMedia(message.typeId, message.timestamp, message.payload)
+          const entry = publishing.get(message.streamId)
+          // After a takeover this connection is on its way out: its media must not reach the stream.
+          if (entry !== undefined && entry.stream.publisher === entry.info) {
+            entry.stream.publishMedia(message.typeId, message.timestamp, message.payload)
+          }
         },
         data: (streamId, values, setDataFrame, timestamp) => {
-          const target = publishing.get(streamId)?.stream
-          if (target === undefined) return
+          const entry = publishing.get(streamId)
+          if (entry === undefined || entry.stream.publisher !== entry.info) return
+          const target = entry.stream
           const [name, value] = values
           if (name === "onMetaData" && value instanceof AmfObject) target.setMetadata(value, timestamp)
           else if (setDataFrame && name === "@clearDataFrame") target.clearMetadata()
@@ -253,19 +266,31 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
             session.sendStatus(streamId, "error", "NetStream.Publish.BadName", refusal ?? "")
             return yield* reject(`publish refused: ${refusal}`)
           }
+          const access = { app, name, query: request.query, remoteAddress: socket.remoteAddress ?? "", connectionId }
+          const allowed = yield* auth.publish(access).pipe(Effect.either)
+          if (allowed._tag === "Left") {
+            // The requested name may be a secret key: it is never logged.
+            session.sendStatus(streamId, "error", "NetStream.Publish.BadName", "publish denied")
+            yield* Effect.logWarning(`Publish denied on app '${app}': ${allowed.left.reason}`)
+            return yield* reject("publish denied")
+          }
+          const publicName = allowed.right.name
           yield* stopPublishing(streamId)
           yield* stopPlaying(streamId)
-          const info: PublisherInfo = { connectionId }
-          const result = yield* registry.publish(app, name, info).pipe(Effect.either)
+          const info: PublisherInfo = {
+            connectionId,
+            kick: (reason) => fail(new ConnectionClosed({ reason: "TakenOver", message: reason }))
+          }
+          const result = yield* registry.publish(app, publicName, info).pipe(Effect.either)
           if (result._tag === "Left") {
-            session.sendStatus(streamId, "error", "NetStream.Publish.BadName", `${app}/${name} is already being published`)
-            yield* Effect.logWarning(`Publish refused: ${app}/${name} is already published by ${result.left.publisher}`)
+            session.sendStatus(streamId, "error", "NetStream.Publish.BadName", `${app}/${publicName} is already being published`)
+            yield* Effect.logWarning(`Publish refused: ${app}/${publicName} is already published by ${result.left.publisher}`)
             return yield* reject("stream already published")
           }
-          publishing.set(streamId, { stream: result.right, info })
+          publishing.set(streamId, { stream: result.right, info, requestedName: name })
           session.sendUserControl({ event: 0, streamId })
-          session.sendStatus(streamId, "status", "NetStream.Publish.Start", `${name} is now published`)
-          yield* Effect.logInfo(`Publishing ${app}/${name} (${request.publishType})`)
+          session.sendStatus(streamId, "status", "NetStream.Publish.Start", `${publicName} is now published`)
+          yield* Effect.logInfo(`Publishing ${app}/${publicName} (${request.publishType})`)
           return
         }
         case "Play": {
@@ -274,6 +299,14 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
           if (refusal !== undefined || app === undefined) {
             session.sendStatus(streamId, "error", "NetStream.Play.Failed", refusal ?? "")
             return yield* reject(`play refused: ${refusal}`)
+          }
+          const denied = yield* auth
+            .play({ app, name, query: request.query, remoteAddress: socket.remoteAddress ?? "", connectionId })
+            .pipe(Effect.flip, Effect.option)
+          if (denied._tag === "Some") {
+            session.sendStatus(streamId, "error", "NetStream.Play.Failed", "play denied")
+            yield* Effect.logWarning(`Play denied on app '${app}': ${denied.value.reason}`)
+            return yield* reject("play denied")
           }
           yield* stopPlaying(streamId)
           yield* stopPublishing(streamId)
@@ -285,7 +318,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
           session.sendData(streamId, ["onStatus", new AmfObject([["code", "NetStream.Data.Start"]])])
           const stream = yield* registry.play(app, name, player, connectionId)
           playing.set(streamId, { stream, player })
-          player.start(stream)
+          inBatch(() => player.start(stream)) // the GOP burst goes out as one writev
           yield* Effect.logInfo(`Playing ${app}/${name}${stream.isLive ? "" : " (waiting for a publisher)"}`)
           return
         }
@@ -298,7 +331,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
         }
         case "Unpublish": {
           for (const [streamId, entry] of publishing) {
-            if (entry.stream.name === request.name) yield* stopPublishing(streamId)
+            if (entry.requestedName === request.name) yield* stopPublishing(streamId)
           }
           return
         }
@@ -337,7 +370,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
     )
 
     onBytes = (bytes) => session.receive(bytes)
-    feed(rest)
+    for (const bytes of early.splice(0)) feed(bytes)
     const failOnError = Effect.catchAll((error: ConnectionClosed) => Effect.sync(() => fail(error)))
     yield* watchPings.pipe(failOnError, Effect.forkScoped)
     if (Duration.toMillis(config.publisherIdleTimeout) > 0) yield* watchPublisherIdle.pipe(failOnError, Effect.forkScoped)

@@ -6,6 +6,7 @@
  */
 import { Data, Effect, FiberSet, Layer } from "effect"
 import * as net from "node:net"
+import { Authorization, open } from "./auth.js"
 import { ServerConfig } from "./config.js"
 import { handleConnection } from "./connection.js"
 import { StreamRegistry } from "./registry.js"
@@ -43,7 +44,7 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
     // Connections are interrupted (and their finalizers run) when this FiberSet's scope closes, which
     // happens after the listener below has stopped accepting.
     const connections = yield* FiberSet.make()
-    const runConnection = yield* FiberSet.runtime(connections)<ServerConfig | StreamRegistry>()
+    const runConnection = yield* FiberSet.runtime(connections)<ServerConfig | StreamRegistry | Authorization>()
     const server = net.createServer({ noDelay: true, pauseOnConnect: false })
     let nextId = 0
     let active = 0
@@ -84,6 +85,9 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
         yield* close(server).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
       }).pipe(Effect.forkDaemon, Effect.asVoid)
     )
+    const auth = yield* Authorization
+    if (auth === open) yield* Effect.logWarning(`Authorization is ${auth.description}`)
+    else yield* Effect.logInfo(`Authorization: ${auth.description}`)
     yield* Effect.logInfo(`Listening for connections on ${address.host}:${address.port}`)
     return {
       address,
@@ -93,7 +97,9 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
   })
 }) {}
 
-/** The whole server: listener plus registry, with the registry also exposed for relays and embedders. */
-export const RtmpServerLive: Layer.Layer<RtmpServer | StreamRegistry, ListenError, ServerConfig> = RtmpServer.Default.pipe(
-  Layer.provideMerge(StreamRegistry.Default)
-)
+/**
+ * The whole server: listener plus registry, with the registry also exposed for relays and embedders.
+ * Needs a `ServerConfig` and an `Authorization` (e.g. `Auth.layer(Auth.open)`).
+ */
+export const RtmpServerLive: Layer.Layer<RtmpServer | StreamRegistry, ListenError, ServerConfig | Authorization> =
+  RtmpServer.Default.pipe(Layer.provideMerge(StreamRegistry.Default))

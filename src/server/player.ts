@@ -69,6 +69,10 @@ export class Player implements StreamSubscriber {
     this.headersSent = false
   }
 
+  onTakeover(stream: LiveStream): void {
+    if (!this.closed) this.joinLive(stream)
+  }
+
   private joinLive(stream: LiveStream): void {
     this.waitingForKeyframe = true
     this.headersSent = false

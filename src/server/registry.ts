@@ -4,7 +4,7 @@
  * to. The streams themselves are plain objects (see `stream.ts`) so the media path never enters Effect.
  * Each check-then-act below runs synchronously after reading the Ref, so no other fiber interleaves.
  */
-import { Data, Effect, Metric, PubSub, type Queue, Ref, type Scope } from "effect"
+import { Data, Duration, Effect, Metric, PubSub, type Queue, Ref, type Scope } from "effect"
 import { ServerConfig } from "./config.js"
 import { LiveStream, type PublisherInfo, type StreamSubscriber } from "./stream.js"
 
@@ -79,8 +79,18 @@ export class StreamRegistry extends Effect.Service<StreamRegistry>()("effect-rtm
     const publish = Effect.fn("StreamRegistry.publish")(function* (app: string, name: string, publisher: PublisherInfo) {
       const map = yield* Ref.get(streams)
       const stream = entry(map, app, name)
-      if (stream.publisher !== undefined) {
-        return yield* new StreamBusy({ app, name, publisher: stream.publisher.connectionId })
+      const current = stream.publisher
+      if (current !== undefined) {
+        const silentFor = Date.now() - stream.lastMediaAt
+        if (silentFor < Duration.toMillis(config.publisherTakeoverGrace)) {
+          return yield* new StreamBusy({ app, name, publisher: current.connectionId })
+        }
+        // The old publisher went quiet (an encoder whose network dropped, reconnecting): hand over.
+        stream.takeOver(publisher)
+        current.kick?.(`taken over by ${publisher.connectionId} after ${silentFor} ms without media`)
+        yield* Effect.logInfo(`${app}/${name}: ${publisher.connectionId} took over from ${current.connectionId} (silent for ${silentFor} ms)`)
+        yield* PubSub.publish(events, StreamEvent.Published({ app, name, connectionId: publisher.connectionId }))
+        return stream
       }
       stream.startPublishing(publisher)
       yield* updateGauges(map)

@@ -34,6 +34,8 @@ export class MediaFrame {
 export interface StreamSubscriber {
   onPublish(stream: LiveStream): void
   onUnpublish(stream: LiveStream): void
+  /** A new publisher replaced the old one without a gap: restart on its first keyframe, headers first. */
+  onTakeover(stream: LiveStream): void
   onFrame(stream: LiveStream, frame: MediaFrame): void
   /** A data message (metadata update, cue point) to pass on as it is. */
   onData(stream: LiveStream, frame: MediaFrame): void
@@ -47,6 +49,8 @@ export interface GopCacheLimits {
 
 export interface PublisherInfo {
   readonly connectionId: string
+  /** Ends the publisher's connection, when a newer publisher takes the stream over. */
+  readonly kick?: ((reason: string) => void) | undefined
 }
 
 export class LiveStream {
@@ -67,6 +71,12 @@ export class LiveStream {
   /** Counters, sampled into metrics and stats. */
   framesIn = 0
   bytesIn = 0
+  /** When the publisher last sent media (ms since the epoch), to tell a dead publisher from a live one. */
+  lastMediaAt = 0
+  /** Added to every incoming timestamp, so a takeover continues the timeline instead of restarting it. */
+  private timestampOffset = 0
+  private rebaseOnNextMedia = false
+  private lastTimestamp = 0
 
   constructor(
     readonly app: string,
@@ -86,7 +96,22 @@ export class LiveStream {
   startPublishing(publisher: PublisherInfo): void {
     this.publisher = publisher
     this.resetMedia()
+    this.lastMediaAt = Date.now() // a fresh publisher gets the grace period before its first frame
     for (const player of this.players) player.onPublish(this)
+  }
+
+  /**
+   * A new publisher replaces the current one (an encoder that reconnected): players stay, start again
+   * on its first keyframe with its sequence headers, and its timestamps continue where the old ones ended.
+   */
+  takeOver(publisher: PublisherInfo): PublisherInfo | undefined {
+    const previous = this.publisher
+    this.publisher = publisher
+    this.resetMedia()
+    this.lastMediaAt = Date.now()
+    this.rebaseOnNextMedia = true
+    for (const player of this.players) player.onTakeover(this)
+    return previous
   }
 
   stopPublishing(): void {
@@ -96,6 +121,8 @@ export class LiveStream {
   }
 
   private resetMedia(): void {
+    this.timestampOffset = 0
+    this.rebaseOnNextMedia = false
     this.clearMetadata()
     this.videoHeader = undefined
     this.audioHeader = undefined
@@ -133,7 +160,14 @@ export class LiveStream {
   }
 
   /** The hot path: one audio or video message from the publisher. */
-  publishMedia(typeId: number, timestamp: number, payload: Uint8Array): void {
+  publishMedia(typeId: number, incomingTimestamp: number, payload: Uint8Array): void {
+    if (this.rebaseOnNextMedia) {
+      this.rebaseOnNextMedia = false
+      this.timestampOffset = (this.lastTimestamp + 1 - incomingTimestamp) >>> 0
+    }
+    const timestamp = (incomingTimestamp + this.timestampOffset) >>> 0
+    this.lastTimestamp = timestamp
+    this.lastMediaAt = Date.now()
     let keyframe = false
     let sequenceHeader = false
     if (typeId === MessageType.Video) {

@@ -1,7 +1,7 @@
 /** The README's embedding example, as a test: the server is a Layer an Effect app composes. */
 import { expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger, LogLevel, Queue } from "effect"
-import { RtmpServer, RtmpServerLive, ServerConfig, StreamRegistry } from "../../src/index.js"
+import { Auth, RtmpServer, RtmpServerLive, ServerConfig, StreamRegistry } from "../../src/index.js"
 import { connectClient, isStatus, openStream } from "../support/client.js"
 
 it.scopedLive("an embedding app gets the listening address and stream lifecycle events", () =>
@@ -9,6 +9,7 @@ it.scopedLive("an embedding app gets the listening address and stream lifecycle 
     const context = yield* Layer.build(
       RtmpServerLive.pipe(
         Layer.provide(ServerConfig.layer({ host: "127.0.0.1", port: 0 })),
+        Layer.provide(Auth.layer(Auth.open)),
         Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
       )
     )

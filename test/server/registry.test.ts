@@ -6,7 +6,7 @@ import type { StreamSubscriber } from "../../src/server/stream.js"
 
 const TestRegistry = StreamRegistry.Default.pipe(Layer.provide(ServerConfig.layer({})))
 
-const silentPlayer = (): StreamSubscriber => ({ onPublish: () => {}, onUnpublish: () => {}, onFrame: () => {}, onData: () => {} })
+const silentPlayer = (): StreamSubscriber => ({ onPublish: () => {}, onUnpublish: () => {}, onTakeover: () => {}, onFrame: () => {}, onData: () => {} })
 
 describe("StreamRegistry", () => {
   it.scoped("keys streams by app and name; a second publisher on a live key is refused", () =>
@@ -47,5 +47,23 @@ describe("StreamRegistry", () => {
       yield* registry.publish("live", "s", fresh)
       yield* registry.unpublish(stream, old)
       expect((yield* registry.lookup("live", "s"))?.publisher).toBe(fresh)
+    }).pipe(Effect.provide(TestRegistry)))
+
+  it.scoped("a new publisher takes over a stream whose publisher has gone quiet, and the old one is kicked", () =>
+    Effect.gen(function* () {
+      const registry = yield* StreamRegistry
+      const kicked: Array<string> = []
+      const old = { connectionId: "old", kick: (reason: string) => void kicked.push(reason) }
+      const stream = yield* registry.publish("live", "cam", old)
+      stream.publishMedia(9, 0, Buffer.from([0x17, 0x01, 0, 0, 0]))
+      const refused = yield* registry.publish("live", "cam", { connectionId: "too-early" }).pipe(Effect.flip)
+      expect(refused._tag).toBe("StreamBusy") // the old one sent media just now
+      stream.lastMediaAt = Date.now() - 3500 // quiet for longer than the 3 s grace
+      const fresh = { connectionId: "fresh" }
+      expect(yield* registry.publish("live", "cam", fresh)).toBe(stream)
+      expect(stream.publisher).toBe(fresh)
+      expect(kicked).toHaveLength(1)
+      yield* registry.unpublish(stream, old) // the old connection's finalizer must not unpublish the new one
+      expect(stream.publisher).toBe(fresh)
     }).pipe(Effect.provide(TestRegistry)))
 })

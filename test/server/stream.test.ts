@@ -227,4 +227,26 @@ describe("LiveStream and Player", () => {
     expect(kinds(messages)).toEqual(["K1", "onCuePoint"])
     expect(stream.metadata).toBeUndefined()
   })
+
+  it("a takeover keeps players, restarts them on the new publisher's keyframe with its headers, and keeps time monotonic", () => {
+    const stream = newStream()
+    stream.startPublishing({ connectionId: "old" })
+    stream.publishMedia(9, 0, VIDEO_HEADER)
+    publishGop(stream, 5000)
+    const { transport, messages, statuses } = fakeTransport()
+    const player = new Player(1, transport, limits)
+    stream.players.add(player)
+    player.start(stream)
+    messages.length = 0
+    const previous = stream.takeOver({ connectionId: "new" })
+    expect(previous?.connectionId).toBe("old")
+    expect(statuses).toEqual([]) // no unpublish: the player never notices a gap
+    stream.publishMedia(9, 0, Buffer.from([0x17, 0x00, 0, 0, 0, 7])) // the new encoder starts its clock at 0
+    stream.publishMedia(9, 0, key(8))
+    stream.publishMedia(9, 40, inter(9))
+    expect(kinds(messages)).toEqual(["vsh", "K8", "i9"])
+    expect(messages[0]?.payload[5]).toBe(7)
+    expect(messages.map((m) => m.timestamp)).toEqual([5081, 5081, 5121]) // continues after the old 5080
+  })
 })
+

@@ -2,6 +2,7 @@ import { Effect, Layer, Logger, LogLevel } from "effect"
 import { defaultRelayConfig, type RelayConfig, RelaysLive } from "../../src/relay/relays.js"
 import { RelayHealth } from "../../src/relay/health.js"
 import { retryPolicy } from "../../src/relay/supervisor.js"
+import { type Authorizer, layer as authLayer, open } from "../../src/server/auth.js"
 import { ServerConfig, type ServerConfigShape } from "../../src/server/config.js"
 import { RtmpServer, RtmpServerLive } from "../../src/server/listener.js"
 import { StreamRegistry } from "../../src/server/registry.js"
@@ -9,8 +10,12 @@ import { StreamRegistry } from "../../src/server/registry.js"
 const quiet = Logger.minimumLogLevel(process.env.RTMP_TEST_LOG === "1" ? LogLevel.Debug : LogLevel.Error)
 
 /** A server on a free loopback port, quiet unless something goes wrong. */
-export const testServer = (overrides: Partial<ServerConfigShape> = {}) =>
-  RtmpServerLive.pipe(Layer.provideMerge(ServerConfig.layer({ host: "127.0.0.1", port: 0, ...overrides })), Layer.provide(quiet))
+export const testServer = (overrides: Partial<ServerConfigShape> = {}, authorizer: Authorizer = open) =>
+  RtmpServerLive.pipe(
+    Layer.provideMerge(ServerConfig.layer({ host: "127.0.0.1", port: 0, ...overrides })),
+    Layer.provide(authLayer(authorizer)),
+    Layer.provide(quiet)
+  )
 
 /** Retries fast enough for tests: 200 ms doubling to 1 s. */
 export const fastRelayConfig: RelayConfig = {
