@@ -29,6 +29,7 @@ export const serveOptions = {
   gopCacheMaxBytes: integer("gop-cache-max-bytes", defaults.gopCacheMaxBytes, "Most bytes kept in one GOP cache"),
   maxMessageSize: integer("max-message-size", defaults.maxMessageSize, "Largest incoming RTMP message accepted, in bytes"),
   maxChunkStreams: integer("max-chunk-streams", defaults.maxChunkStreams, "Most chunk streams one connection may use"),
+  maxChunkSize: integer("max-chunk-size", defaults.maxChunkSize, "Largest chunk size a peer may set (memory never depends on it)"),
   maxBufferedBytes: integer(
     "max-buffered-bytes",
     defaults.maxBufferedBytes,
@@ -87,6 +88,7 @@ export const toServerConfig = (options: ServeOptions): ServerConfigShape => ({
   gopCacheMaxBytes: options.gopCacheMaxBytes,
   maxMessageSize: options.maxMessageSize,
   maxChunkStreams: options.maxChunkStreams,
+  maxChunkSize: options.maxChunkSize,
   maxBufferedBytes: options.maxBufferedBytes,
   maxStreamsPerConnection: options.maxStreamsPerConnection,
   handshakeTimeout: Duration.seconds(options.handshakeTimeoutSeconds),

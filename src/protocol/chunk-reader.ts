@@ -28,6 +28,8 @@ export interface ChunkReaderLimits {
   readonly maxChunkStreams: number
   /** Most bytes held at once for messages still being assembled, across all chunk streams. */
   readonly maxBufferedBytes: number
+  /** Largest chunk size a peer may set (memory never depends on it; this bounds what is honoured). */
+  readonly maxChunkSize?: number | undefined
 }
 
 export const defaultChunkReaderLimits: ChunkReaderLimits = {
@@ -138,7 +140,7 @@ export class ChunkReader {
         if (this.bufferedBytes > this.limits.maxBufferedBytes) {
           throw new ChunkError({
             reason: "BufferedBytesExceeded",
-            message: `more than ${this.limits.maxBufferedBytes} bytes of unfinished messages`
+            message: `more than ${this.limits.maxBufferedBytes} bytes of unfinished messages (max-buffered-bytes)`
           })
         }
         state.payload = Buffer.allocUnsafe(state.length)
@@ -168,8 +170,9 @@ export class ChunkReader {
   }
 
   setChunkSize(size: number): void {
-    if (size < 1 || size > MAX_CHUNK_SIZE) {
-      throw new ChunkError({ reason: "BadChunkSize", message: `chunk size ${size} is outside 1..${MAX_CHUNK_SIZE}` })
+    const max = Math.min(MAX_CHUNK_SIZE, this.limits.maxChunkSize ?? MAX_CHUNK_SIZE)
+    if (size < 1 || size > max) {
+      throw new ChunkError({ reason: "BadChunkSize", message: `chunk size ${size} is outside 1..${max} (max-chunk-size)` })
     }
     this.chunkSize = size
   }
@@ -218,7 +221,7 @@ export class ChunkReader {
       if (this.streams.size >= this.limits.maxChunkStreams) {
         throw new ChunkError({
           reason: "TooManyChunkStreams",
-          message: `more than ${this.limits.maxChunkStreams} chunk streams on one connection`
+          message: `more than ${this.limits.maxChunkStreams} chunk streams on one connection (max-chunk-streams)`
         })
       }
       state = new ChunkStreamState(csid)
@@ -251,7 +254,7 @@ export class ChunkReader {
     if (state.length > this.limits.maxMessageSize) {
       throw new ChunkError({
         reason: "MessageTooLarge",
-        message: `message of ${state.length} bytes exceeds the limit of ${this.limits.maxMessageSize}`
+        message: `message of ${state.length} bytes exceeds the limit of ${this.limits.maxMessageSize} (max-message-size)`
       })
     }
     this.current = state

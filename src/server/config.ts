@@ -27,6 +27,8 @@ export interface ServerConfigShape {
   readonly maxMessageSize: number
   /** Most chunk streams a peer may open on one connection. */
   readonly maxChunkStreams: number
+  /** Largest chunk size a peer may announce. Memory does not depend on it (chunks are streamed). */
+  readonly maxChunkSize: number
   /** Most bytes held for unfinished incoming messages on one connection. */
   readonly maxBufferedBytes: number
   /** Most message streams (createStream) one connection may open. */
@@ -67,6 +69,7 @@ export const defaults: ServerConfigShape = {
   gopCacheMaxBytes: 8 * 1024 * 1024,
   maxMessageSize: 8 * 1024 * 1024,
   maxChunkStreams: 64,
+  maxChunkSize: 0x7fffffff,
   maxBufferedBytes: 16 * 1024 * 1024,
   maxStreamsPerConnection: 16,
   handshakeTimeout: Duration.seconds(10),
@@ -109,6 +112,7 @@ export const validate = (config: ServerConfigShape): ServerConfigShape => {
   positive("windowAckSize", config.windowAckSize, 0xffffffff)
   positive("maxMessageSize", config.maxMessageSize, 0xffffff)
   positive("maxChunkStreams", config.maxChunkStreams, 65599)
+  positive("maxChunkSize", config.maxChunkSize, 0x7fffffff)
   positive("maxBufferedBytes", config.maxBufferedBytes)
   positive("maxStreamsPerConnection", config.maxStreamsPerConnection)
   positive("playerQueueSoftBytes", config.playerQueueSoftBytes)
@@ -131,6 +135,7 @@ const fromConfig = Config.all({
   gopCacheMaxBytes: Config.integer("gop_cache_max_bytes").pipe(Config.withDefault(defaults.gopCacheMaxBytes)),
   maxMessageSize: Config.integer("max_message_size").pipe(Config.withDefault(defaults.maxMessageSize)),
   maxChunkStreams: Config.integer("max_chunk_streams").pipe(Config.withDefault(defaults.maxChunkStreams)),
+  maxChunkSize: Config.integer("max_chunk_size").pipe(Config.withDefault(defaults.maxChunkSize)),
   maxBufferedBytes: Config.integer("max_buffered_bytes").pipe(Config.withDefault(defaults.maxBufferedBytes)),
   maxStreamsPerConnection: Config.integer("max_streams_per_connection").pipe(
     Config.withDefault(defaults.maxStreamsPerConnection)

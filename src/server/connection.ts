@@ -107,7 +107,10 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
       Effect.timeoutFail({
         duration: config.handshakeTimeout,
         onTimeout: () =>
-          new ConnectionClosed({ reason: "Rejected", message: `handshake not completed within ${config.handshakeTimeout}` })
+          new ConnectionClosed({
+            reason: "Rejected",
+            message: `handshake not completed within ${Duration.format(config.handshakeTimeout)} (handshake-timeout)`
+          })
       })
     )
     yield* Effect.logDebug(`Handshake completed (${handshake.usedDigest ? "digest" : "simple"})`)
@@ -128,7 +131,8 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
         limits: {
           maxMessageSize: config.maxMessageSize,
           maxChunkStreams: config.maxChunkStreams,
-          maxBufferedBytes: config.maxBufferedBytes
+          maxBufferedBytes: config.maxBufferedBytes,
+          maxChunkSize: config.maxChunkSize
         }
       },
       write,

@@ -22,11 +22,15 @@ export interface ListeningAddress {
   readonly port: number
 }
 
+/** Pending connections the kernel may queue before we accept them (capped by net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096
+
 const listen = (server: net.Server, host: string, port: number) =>
   Effect.async<ListeningAddress, ListenError>((resume) => {
     const onError = (error: Error) => resume(Effect.fail(new ListenError({ host, port, message: error.message })))
     server.once("error", onError)
-    server.listen({ host, port }, () => {
+    // A join storm (hundreds of players at once) overflows Node's default backlog of 511.
+    server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
       server.off("error", onError)
       const address = server.address()
       resume(Effect.succeed({ host, port: typeof address === "object" && address !== null ? address.port : port }))

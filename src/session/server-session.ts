@@ -215,8 +215,12 @@ export class ServerSession {
         })
       case "createStream": {
         if (this.streams.size >= this.options.maxStreams) {
+          // A client that keeps creating streams is misbehaving: refuse, and end the connection.
           this.sendError(transactionId, "NetConnection.Call.Failed", `more than ${this.options.maxStreams} streams`)
-          return true
+          throw new MessageDecodeError({
+            messageType: MessageType.CommandAmf0,
+            message: `more than ${this.options.maxStreams} streams on one connection (max-streams-per-connection)`
+          })
         }
         const id = this.nextStreamId++
         this.streams.add(id)

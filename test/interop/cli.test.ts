@@ -96,3 +96,66 @@ describe("seed-compatible relay commands", () => {
     }
   }, 60_000)
 })
+
+describe("graceful shutdown under load", () => {
+  it("SIGTERM with 100 players and a push relay: everyone is closed, log files are complete, exit 0 in bounded time", async () => {
+    const { connectClient, isMedia, isStatus, openStream } = await import("../support/client.js")
+    const portA = await freePort()
+    const portB = await freePort()
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "rtmp-shutdown-"))
+    const b = await spawnServer(["--host", "127.0.0.1", "--port", String(portB)])
+    const a = await spawnServer(
+      ["--host", "127.0.0.1", "--port", String(portA), "--log-io", "io", "--push", `live/src=rtmp://127.0.0.1:${portB}/live/copy`],
+      cwd
+    )
+    const publisher = ffmpegPublish(`rtmp://127.0.0.1:${portA}/live/src`, 60)
+    try {
+      const players = []
+      for (let i = 0; i < 100; i += 25) {
+        players.push(
+          ...(await Promise.all(
+            Array.from({ length: 25 }, async () => {
+              const p = await connectClient(portA)
+              const id = await openStream(p)
+              p.session.play(id, "src")
+              await p.waitFor(isStatus("NetStream.Play.Start"))
+              return p
+            })
+          ))
+        )
+      }
+      await Promise.all(players.map((p) => p.waitFor((e) => isMedia(e) && e.message.typeId === 9, 20_000)))
+      const remote = await connectClient(portB) // the relay delivers to the other server
+      const rid = await openStream(remote)
+      remote.session.play(rid, "copy")
+      await remote.waitFor((e) => isMedia(e) && e.message.typeId === 9, 20_000)
+      remote.close()
+
+      const signalled = Date.now()
+      a.child.kill("SIGTERM")
+      const code = await Promise.race([a.exited, new Promise((r) => setTimeout(() => r("hung"), 15_000))])
+      expect(code).toBe(0)
+      expect(Date.now() - signalled).toBeLessThan(10_000)
+      await Promise.all(players.map((p) => p.waitClosed(5000)))
+      const files = fs.readdirSync(path.join(cwd, "io"))
+      const inputs = files.filter((f) => f.endsWith(".input.rtmp"))
+      expect(inputs.length).toBe(101) // 100 players and the encoder
+      expect(files.length).toBe(2 * inputs.length)
+      for (const f of inputs) {
+        const bytes = fs.readFileSync(path.join(cwd, "io", f))
+        expect(bytes[0]).toBe(3)
+        expect(bytes.length).toBeGreaterThan(2 * 1536)
+      }
+      const sentByPlayers = players.reduce((sum, p) => sum + p.bytesSent, 0)
+      const inputTotal = inputs.reduce((sum, f) => sum + fs.statSync(path.join(cwd, "io", f)).size, 0)
+      expect(inputTotal).toBeGreaterThanOrEqual(sentByPlayers) // plus what the encoder sent
+      const receivedByPlayers = players.reduce((sum, p) => sum + p.bytesReceived, 0)
+      const outputTotal = files.filter((f) => f.endsWith(".output.rtmp")).reduce((sum, f) => sum + fs.statSync(path.join(cwd, "io", f)).size, 0)
+      expect(outputTotal).toBeGreaterThanOrEqual(receivedByPlayers)
+    } finally {
+      publisher.kill()
+      a.child.kill("SIGKILL")
+      b.child.kill("SIGTERM")
+    }
+  }, 90_000)
+})

@@ -52,11 +52,12 @@ describe("server and client sessions", () => {
     expect(clientEvents.some((e) => e._tag === "Command" && e.name === "onBWDone")).toBe(true)
   })
 
-  it("createStream allocates ids and refuses beyond the per-connection limit", () => {
+  it("createStream allocates ids; one beyond the per-connection limit is refused and ends the session", () => {
     const { client, clientEvents } = pair(acceptAll)
     client.connect()
-    for (let i = 0; i < 5; i++) client.createStream()
+    for (let i = 0; i < 4; i++) client.createStream()
     expect(clientEvents.filter((e) => e._tag === "StreamCreated").map((e) => e._tag === "StreamCreated" && e.streamId)).toEqual([1, 2, 3, 4])
+    expect(() => client.createStream()).toThrow(/max-streams-per-connection/)
     expect(clientEvents.some((e) => e._tag === "CommandFailed" && e.command === "createStream")).toBe(true)
   })
 
