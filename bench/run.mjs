@@ -139,6 +139,27 @@ const ingest = async (name, sample, mbps) => {
   }
 }
 
+/** Starts after the players have joined, decodes 10 s with ffmpeg, and counts frames and decoder errors. */
+const decodeWhileLoaded = async (port, holdSeconds) => {
+  await sleep(Math.max(0, holdSeconds - 12) * 1000 + 12000)
+  const seconds = 10
+  return new Promise((resolve) => {
+    const child = spawn("ffmpeg", ["-hide_banner", "-nostdin", "-v", "error", "-i", `rtmp://127.0.0.1:${port}/live/bench`, "-t", String(seconds), "-progress", "pipe:1", "-f", "null", "-"], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let progress = ""
+    let errors = ""
+    child.stdout.on("data", (d) => (progress += d))
+    child.stderr.on("data", (d) => (errors += d))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60000)
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      const frames = Math.max(0, ...[...progress.matchAll(/^frame=(\d+)$/gm)].map((m) => Number(m[1])))
+      resolve({ code, seconds, frames, decoder_errors: errors.split("\n").filter((l) => l.trim() !== "").length, first_errors: errors.slice(0, 400) })
+    })
+  })
+}
+
 // --- the run -----------------------------------------------------------------------------------------------
 log(`results → ${out}`)
 execFileSync(path.join(shared, "peers/install.sh"), { stdio: ["ignore", "ignore", "inherit"] })
@@ -155,13 +176,17 @@ for (let r = 0; r < repeat; r++) {
       const mode = players >= sinkFrom ? "sink" : "rtmpdump"
       const server = await startServer(name)
       log(`fanout ${name} players=${players} (${mode}) hold=${hold}s`)
+      // At the largest load, one real ffmpeg player decodes alongside the others during the hold.
+      const decodeCheck = name === "effect" && players === Math.max(...playerCounts) ? decodeWhileLoaded(server.port, hold) : undefined
       const { code, result } = await runJson(
         path.join(shared, "bench/fanout.sh"),
         [`rtmp://127.0.0.1:${server.port}/live/bench`, String(players), String(hold), String(server.pid)],
         { PLAYER: mode, SAMPLE: sample }
       )
+      const decoded = decodeCheck === undefined ? undefined : await decodeCheck
       await server.stop()
       record({ kind: "fanout", server: name, players, mode, repetition: r, code, result })
+      if (decoded !== undefined) record({ kind: "decode", server: name, players, result: decoded })
     }
   }
 }
@@ -237,6 +262,12 @@ if (latency.length > 0) {
     const r = e.result
     lines.push(`| ${e.server} | ${fmt(r.delay_ms?.median)} / ${fmt(r.delay_ms?.p95)} | ${fmt(r.join_ttfb_ms, 0)} / ${fmt(r.join_first_keyframe_ms, 0)} | ${r.frames_lost} |`)
   }
+}
+const decodes = entries.filter((e) => e.kind === "decode" && e.result)
+if (decodes.length > 0) {
+  lines.push("", "### A real ffmpeg player under the largest load (10 s of the 30 fps sample)", "")
+  lines.push("| server | players | frames decoded | decoder error lines | exit |", "|---|---|---|---|---|")
+  for (const e of decodes) lines.push(`| ${e.server} | ${e.players} | ${e.result.frames} | ${e.result.decoder_errors} | ${e.result.code} |`)
 }
 const ingestRuns = entries.filter((e) => e.kind === "ingest")
 if (ingestRuns.length > 0) {

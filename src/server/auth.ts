@@ -22,9 +22,18 @@ export interface AccessRequest {
   readonly connectionId: string
 }
 
+export interface PublishGrant {
+  readonly name: string
+  /** An opaque identity of the proof (never logged); absent when nothing was proven. */
+  readonly credential?: string | undefined
+}
+
 export interface Authorizer {
-  /** Allows a publish and says under which public name the stream goes live. */
-  readonly publish: (request: AccessRequest) => Effect.Effect<{ readonly name: string }, AuthDenied>
+  /**
+   * Allows a publish and says under which public name the stream goes live, and which credential the
+   * publisher proved (a reconnecting encoder proving the same one takes its stream over at once).
+   */
+  readonly publish: (request: AccessRequest) => Effect.Effect<PublishGrant, AuthDenied>
   readonly play: (request: AccessRequest) => Effect.Effect<void, AuthDenied>
   /** One line for the start-up log. */
   readonly description: string
@@ -49,7 +58,7 @@ const sameSecret = (a: string, b: string): boolean => {
 export const keys = (keyToName: ReadonlyMap<string, string>): Authorizer => ({
   publish: (request) => {
     for (const [key, name] of keyToName) {
-      if (sameSecret(key, request.name)) return Effect.succeed({ name })
+      if (sameSecret(key, request.name)) return Effect.succeed({ name, credential: `key:${name}:${key}` })
     }
     return Effect.fail(new AuthDenied({ reason: "unknown publish key" }))
   },
@@ -80,7 +89,7 @@ export const tokens = (secret: Redacted.Redacted<string>, protectPlay: boolean):
   publish: (request) =>
     Effect.flatMap(
       Effect.sync(() => Date.now()),
-      (now) => checkToken(secret, request, now).pipe(Effect.as({ name: request.name }))
+      (now) => checkToken(secret, request, now).pipe(Effect.as({ name: request.name, credential: `token:${request.app}/${request.name}` }))
     ),
   play: (request) => (protectPlay ? Effect.flatMap(Effect.sync(() => Date.now()), (now) => checkToken(secret, request, now)) : Effect.void),
   description: `signed tokens (HMAC-SHA256) for publishing${protectPlay ? " and playing" : ""}`

@@ -278,11 +278,12 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
             yield* Effect.logWarning(`Publish denied on app '${app}': ${allowed.left.reason}`)
             return yield* reject("publish denied")
           }
-          const publicName = allowed.right.name
+          const { name: publicName, credential } = allowed.right
           yield* stopPublishing(streamId)
           yield* stopPlaying(streamId)
           const info: PublisherInfo = {
             connectionId,
+            credential,
             kick: (reason) => fail(new ConnectionClosed({ reason: "TakenOver", message: reason }))
           }
           const result = yield* registry.publish(app, publicName, info).pipe(Effect.either)

@@ -82,13 +82,15 @@ export class StreamRegistry extends Effect.Service<StreamRegistry>()("effect-rtm
       const current = stream.publisher
       if (current !== undefined) {
         const silentFor = Date.now() - stream.lastMediaAt
-        if (silentFor < Duration.toMillis(config.publisherTakeoverGrace)) {
+        const sameCredential = current.credential !== undefined && current.credential === publisher.credential
+        if (!sameCredential && silentFor < Duration.toMillis(config.publisherTakeoverGrace)) {
           return yield* new StreamBusy({ app, name, publisher: current.connectionId })
         }
-        // The old publisher went quiet (an encoder whose network dropped, reconnecting): hand over.
+        // An encoder reconnecting: the old connection went quiet, or the new one proved the same credential.
+        const why = sameCredential ? "the same credential" : `${silentFor} ms without media`
         stream.takeOver(publisher)
-        current.kick?.(`taken over by ${publisher.connectionId} after ${silentFor} ms without media`)
-        yield* Effect.logInfo(`${app}/${name}: ${publisher.connectionId} took over from ${current.connectionId} (silent for ${silentFor} ms)`)
+        current.kick?.(`taken over by ${publisher.connectionId} (${why})`)
+        yield* Effect.logInfo(`${app}/${name}: ${publisher.connectionId} took over from ${current.connectionId} (${why})`)
         yield* PubSub.publish(events, StreamEvent.Published({ app, name, connectionId: publisher.connectionId }))
         return stream
       }

@@ -51,6 +51,8 @@ export interface PublisherInfo {
   readonly connectionId: string
   /** Ends the publisher's connection, when a newer publisher takes the stream over. */
   readonly kick?: ((reason: string) => void) | undefined
+  /** What the publisher proved to the authorizer; the same proof from a new connection takes over at once. */
+  readonly credential?: string | undefined
 }
 
 export class LiveStream {

@@ -66,4 +66,19 @@ describe("StreamRegistry", () => {
       yield* registry.unpublish(stream, old) // the old connection's finalizer must not unpublish the new one
       expect(stream.publisher).toBe(fresh)
     }).pipe(Effect.provide(TestRegistry)))
+
+  it.scoped("a publisher proving the same credential takes over at once, even from one still sending", () =>
+    Effect.gen(function* () {
+      const registry = yield* StreamRegistry
+      const kicked: Array<string> = []
+      const old = { connectionId: "old", credential: "key:show:k", kick: (reason: string) => void kicked.push(reason) }
+      const stream = yield* registry.publish("live", "show", old)
+      stream.publishMedia(9, 0, Buffer.from([0x17, 0x01, 0, 0, 0]))
+      const other = yield* registry.publish("live", "show", { connectionId: "other", credential: "key:show:other" }).pipe(Effect.flip)
+      expect(other._tag).toBe("StreamBusy")
+      const again = { connectionId: "again", credential: "key:show:k" }
+      yield* registry.publish("live", "show", again)
+      expect(stream.publisher).toBe(again)
+      expect(kicked[0]).toMatch(/same credential/)
+    }).pipe(Effect.provide(TestRegistry)))
 })
