@@ -4,66 +4,20 @@
 import { expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { randomBytes } from "node:crypto"
-import * as net from "node:net"
-import { ServerHandshake } from "../../src/protocol/handshake.js"
 import { RelayStatus } from "../../src/relay/health.js"
 import { pullId } from "../../src/relay/relays.js"
 import { parseRtmpUrl } from "../../src/relay/url.js"
-import { ServerSession } from "../../src/session/server-session.js"
 import { connectClient, isMedia, isStatus, openStream } from "../support/client.js"
+import { fakeRtmpServer, fakeTcpServer } from "../support/fake-server.js"
 import { startServer } from "../support/server.js"
-
-/** A TCP server whose connections get `onConnection`; closed with the test's scope. */
-const fakeRemote = (onConnection: (socket: net.Socket) => void) =>
-  Effect.acquireRelease(
-    Effect.async<{ server: net.Server; port: number }>((resume) => {
-      const sockets = new Set<net.Socket>()
-      const server = net.createServer((socket) => {
-        sockets.add(socket)
-        socket.on("error", () => {})
-        socket.on("close", () => sockets.delete(socket))
-        onConnection(socket)
-      })
-      server.on("close", () => sockets.forEach((s) => s.destroy()))
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, port: (server.address() as net.AddressInfo).port })))
-    }),
-    ({ server }) =>
-      Effect.sync(() => {
-        server.close()
-        server.emit("close")
-      })
-  )
-
-/** Completes the handshake, then answers connect with `_error` NetConnection.Connect.Rejected. */
-const rejectingRemote = (socket: net.Socket) => {
-  const handshake = new ServerHandshake()
-  let session: ServerSession | undefined
-  socket.on("data", (bytes) => {
-    if (session !== undefined) return session.receive(bytes)
-    const step = handshake.receive(bytes)
-    if (step.send) socket.write(step.send)
-    if (step._tag !== "Done") return
-    const s: ServerSession = new ServerSession(
-      { chunkSize: 4096, windowAckSize: 5e6, peerBandwidth: 5e6, maxStreams: 4, limits: { maxMessageSize: 1 << 20, maxChunkStreams: 8, maxBufferedBytes: 1 << 21 } },
-      (b) => socket.write(b),
-      {
-        request: (r) => {
-          if (r._tag === "Connect") s.rejectConnect(r.transactionId, "go away")
-        },
-        media: () => {},
-        data: () => {}
-      }
-    )
-    session = s
-    s.receive(step.rest)
-  })
-}
 
 it.scopedLive("garbage handshake, _error on connect, and a silent server each end in a typed error and a backoff", () =>
   Effect.gen(function* () {
-    const garbage = yield* fakeRemote((socket) => socket.write(Buffer.concat([Buffer.of(0x48), randomBytes(3000)])))
-    const rejecting = yield* fakeRemote(rejectingRemote)
-    const silent = yield* fakeRemote(() => {})
+    const garbage = yield* fakeTcpServer((socket) => socket.write(Buffer.concat([Buffer.of(0x48), randomBytes(3000)])))
+    const rejecting = yield* fakeRtmpServer((request, session) => {
+      if (request._tag === "Connect") session.rejectConnect(request.transactionId, "go away")
+    })
+    const silent = yield* fakeTcpServer(() => {})
     const remotes = {
       garbage: parseRtmpUrl(`rtmp://127.0.0.1:${garbage.port}/live/a`),
       rejecting: parseRtmpUrl(`rtmp://127.0.0.1:${rejecting.port}/live/b`),

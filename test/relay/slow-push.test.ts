@@ -1,58 +1,23 @@
 /** A push whose remote stops reading is dropped and retried; the local publisher and players never notice. */
 import { expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber } from "effect"
-import * as net from "node:net"
-import { ServerHandshake } from "../../src/protocol/handshake.js"
 import { pushId } from "../../src/relay/relays.js"
 import { parseRtmpUrl } from "../../src/relay/url.js"
-import { ServerSession } from "../../src/session/server-session.js"
 import { connectClient, isMedia, isStatus, openStream } from "../support/client.js"
 import { sleep } from "../support/processes.js"
+import { fakeRtmpServer } from "../support/fake-server.js"
 import { startServer } from "../support/server.js"
 
 /** Accepts connect and publish like a real server, then stops reading its socket. */
-const stallingRemote = Effect.acquireRelease(
-  Effect.async<{ server: net.Server; port: number; sockets: Set<net.Socket> }>((resume) => {
-    const sockets = new Set<net.Socket>()
-    const server = net.createServer((socket) => {
-      sockets.add(socket)
-      socket.on("error", () => {})
-      const handshake = new ServerHandshake()
-      let session: ServerSession | undefined
-      socket.on("data", (bytes) => {
-        if (session !== undefined) return session.receive(bytes)
-        const step = handshake.receive(bytes)
-        if (step.send) socket.write(step.send)
-        if (step._tag !== "Done") return
-        const s: ServerSession = new ServerSession(
-          { chunkSize: 4096, windowAckSize: 5e6, peerBandwidth: 5e6, maxStreams: 4, limits: { maxMessageSize: 1 << 22, maxChunkStreams: 8, maxBufferedBytes: 1 << 23 } },
-          (b) => socket.write(b),
-          {
-            request: (r) => {
-              if (r._tag === "Connect") s.acceptConnect(r.transactionId, 0, r.app ?? "")
-              if (r._tag === "Publish") {
-                s.sendStatus(r.streamId, "status", "NetStream.Publish.Start", "ok")
-                socket.pause() // and never read again
-                return
-              }
-              s.resume()
-            },
-            media: () => {},
-            data: () => {}
-          }
-        )
-        session = s
-        s.receive(step.rest)
-      })
-    })
-    server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, port: (server.address() as net.AddressInfo).port, sockets })))
-  }),
-  ({ server, sockets }) =>
-    Effect.sync(() => {
-      sockets.forEach((s) => s.destroy())
-      server.close()
-    })
-)
+const stallingRemote = fakeRtmpServer((request, session, socket) => {
+  if (request._tag === "Connect") session.acceptConnect(request.transactionId, 0, request.app ?? "")
+  if (request._tag === "Publish") {
+    session.sendStatus(request.streamId, "status", "NetStream.Publish.Start", "ok")
+    socket.pause() // and never read again
+    return
+  }
+  session.resume()
+})
 
 it.scopedLive("a stalled push remote is dropped and retried while local players keep receiving", () =>
   Effect.gen(function* () {
