@@ -56,7 +56,9 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
     const ioLog = yield* openIoLog(config.logIoDir, connectionId)
 
     const closed = yield* Deferred.make<void, ConnectionError>()
+    let failed = false
     const fail = (error: ConnectionError) => {
+      failed = true
       socket.pause()
       Deferred.unsafeDone(closed, Exit.fail(error))
     }
@@ -99,6 +101,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
       if (step._tag === "Done") {
         if (step.rest.length > 0) early.push(step.rest)
         onBytes = (later) => void early.push(later)
+        socket.pause() // at most the read in flight lands in `early` until the session takes over
         Deferred.unsafeDone(handshakeDone, Exit.void)
       }
     }
@@ -364,7 +367,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
         Effect.sync(() => {
           try {
             session.resume()
-            if (!session.isPaused) socket.resume()
+            if (!session.isPaused && !failed) socket.resume()
           } catch (cause) {
             fail(toConnectionError(cause))
           }
@@ -376,6 +379,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
 
     onBytes = (bytes) => session.receive(bytes)
     for (const bytes of early.splice(0)) feed(bytes)
+    if (!session.isPaused && !failed) socket.resume()
     const failOnError = Effect.catchAll((error: ConnectionClosed) => Effect.sync(() => fail(error)))
     yield* watchPings.pipe(failOnError, Effect.forkScoped)
     if (Duration.toMillis(config.publisherIdleTimeout) > 0) yield* watchPublisherIdle.pipe(failOnError, Effect.forkScoped)
