@@ -7,10 +7,9 @@ import { expect, layer } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import fc from "fast-check"
 import * as net from "node:net"
-import { amfObject } from "../../src/protocol/amf0.js"
 import { ClientHandshake } from "../../src/protocol/handshake.js"
 import { RtmpServer } from "../../src/server/listener.js"
-import { connectClient, isMedia, isStatus, openStream } from "../support/client.js"
+import { isMedia, playAs, syntheticPublisher } from "../support/client.js"
 import { sleep } from "../support/processes.js"
 import { testServer } from "../support/server.js"
 import { type Mutation, mutate, validPublisherStream } from "./sessions.js"
@@ -57,22 +56,8 @@ layer(testServer({ handshakeTimeout: Duration.seconds(2) }), { excludeTestServic
       const server = yield* RtmpServer
       const port = server.address.port
       const outcome = yield* Effect.promise(async () => {
-        const publisher = await connectClient(port)
-        const pubId = await openStream(publisher)
-        publisher.session.publish(pubId, "healthy")
-        await publisher.waitFor(isStatus("NetStream.Publish.Start"))
-        publisher.session.sendMetadata(pubId, amfObject({ width: 320 }))
-        let n = 0
-        const feed = setInterval(() => {
-          n++
-          const frame = Buffer.alloc(1200, n & 0xff)
-          frame[0] = n % 25 === 1 ? 0x17 : 0x27
-          frame[1] = 1
-          publisher.session.sendMedia(pubId, 9, n * 20, frame)
-        }, 20)
-        const player = await connectClient(port)
-        const playId = await openStream(player)
-        player.session.play(playId, "healthy")
+        const publisher = await syntheticPublisher(port, "healthy", 1200)
+        const player = await playAs(port, "healthy")
         await player.waitFor(isMedia)
 
         const heapBefore = process.memoryUsage().heapUsed
@@ -96,10 +81,10 @@ layer(testServer({ handshakeTimeout: Duration.seconds(2) }), { excludeTestServic
         }
         await sleep(500)
         clearInterval(watch)
-        clearInterval(feed)
+        publisher.stop()
         const open = await Effect.runPromise(server.connectionCount)
         const heapGrowth = process.memoryUsage().heapUsed - heapBefore
-        publisher.close()
+        publisher.client.close()
         player.close()
         return { results, longestStall, open, heapGrowth, playerClosed: player.closed }
       })

@@ -6,7 +6,7 @@ import { expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import * as net from "node:net"
 import { RtmpServer } from "../../src/server/listener.js"
-import { connectClient, isMedia, isStatus, openStream } from "../support/client.js"
+import { connectClient, isMedia, isStatus, openStream, playAs, publishAs } from "../support/client.js"
 import { ffmpegPublish, sleep } from "../support/processes.js"
 import { testServer } from "../support/server.js"
 
@@ -97,14 +97,8 @@ it.scopedLive("timestamps crossing 0xFFFFFF and 2^32 reach players unchanged (ex
   Effect.gen(function* () {
     const { address } = yield* serverOn()
     yield* Effect.promise(async () => {
-      const publisher = await connectClient(address.port)
-      const pubId = await openStream(publisher)
-      publisher.session.publish(pubId, "clock")
-      await publisher.waitFor(isStatus("NetStream.Publish.Start"))
-      const player = await connectClient(address.port)
-      const playId = await openStream(player)
-      player.session.play(playId, "clock")
-      await player.waitFor(isStatus("NetStream.Play.Start"))
+      const { client: publisher, streamId: pubId } = await publishAs(address.port, "clock")
+      const player = await playAs(address.port, "clock")
       const times = [0xfffff0 - 40, 0xfffff0, 0xffffff, 0x1000000 + 20, 0x7fffffff, 0xffffffd8, 0xfffffffe, 8, 48]
       for (const [i, t] of times.entries()) {
         // big frames so every one spans several chunks: the extended timestamp must repeat on type 3

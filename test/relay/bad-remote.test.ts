@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto"
 import { RelayStatus } from "../../src/relay/health.js"
 import { pullId } from "../../src/relay/relays.js"
 import { parseRtmpUrl } from "../../src/relay/url.js"
-import { connectClient, isMedia, isStatus, openStream } from "../support/client.js"
+import { isMedia, playAs, publishAs } from "../support/client.js"
 import { fakeRtmpServer, fakeTcpServer } from "../support/fake-server.js"
 import { startServer } from "../support/server.js"
 
@@ -44,14 +44,8 @@ it.scopedLive("garbage handshake, _error on connect, and a silent server each en
     // They keep retrying, and the server keeps serving.
     yield* server.health.waitFor(pullId(remotes.silent, "live", "c"), (st) => st._tag === "Backoff" && st.attempt >= 2).pipe(Effect.timeout("10 seconds"))
     yield* Effect.promise(async () => {
-      const publisher = await connectClient(server.port)
-      const id = await openStream(publisher)
-      publisher.session.publish(id, "alive")
-      await publisher.waitFor(isStatus("NetStream.Publish.Start"))
-      const player = await connectClient(server.port)
-      const pid = await openStream(player)
-      player.session.play(pid, "alive")
-      await player.waitFor(isStatus("NetStream.Play.Start"))
+      const { client: publisher, streamId: id } = await publishAs(server.port, "alive")
+      const player = await playAs(server.port, "alive")
       publisher.session.sendMedia(id, 9, 0, Buffer.from([0x17, 0x01, 0, 0, 0, 1]))
       await player.waitFor(isMedia)
       publisher.close()

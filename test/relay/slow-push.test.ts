@@ -3,7 +3,7 @@ import { expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber } from "effect"
 import { pushId } from "../../src/relay/relays.js"
 import { parseRtmpUrl } from "../../src/relay/url.js"
-import { connectClient, isMedia, isStatus, openStream } from "../support/client.js"
+import { isMedia, playAs, publishAs } from "../support/client.js"
 import { sleep } from "../support/processes.js"
 import { fakeRtmpServer } from "../support/fake-server.js"
 import { startServer } from "../support/server.js"
@@ -32,14 +32,8 @@ it.scopedLive("a stalled push remote is dropped and retried while local players 
       .waitFor(id, (status) => status._tag === "Backoff" && status.lastError.startsWith("SlowRemote"))
       .pipe(Effect.timeout("15 seconds"), Effect.fork)
     yield* Effect.promise(async () => {
-      const publisher = await connectClient(server.port)
-      const streamId = await openStream(publisher)
-      publisher.session.publish(streamId, "src")
-      await publisher.waitFor(isStatus("NetStream.Publish.Start"))
-      const player = await connectClient(server.port)
-      const playId = await openStream(player)
-      player.session.play(playId, "src")
-      await player.waitFor(isStatus("NetStream.Play.Start"))
+      const { client: publisher, streamId } = await publishAs(server.port, "src")
+      const player = await playAs(server.port, "src")
       let n = 0
       const timer = setInterval(() => {
         for (let i = 0; i < 2; i++) {

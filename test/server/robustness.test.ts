@@ -11,7 +11,7 @@ import { encodeMessage } from "../../src/protocol/chunk-writer.js"
 import { ClientHandshake } from "../../src/protocol/handshake.js"
 import { encodeCommand, encodeSetChunkSize } from "../../src/protocol/messages.js"
 import { RtmpServer } from "../../src/server/listener.js"
-import { connectClient, isMedia, isStatus, openStream, type TestClient } from "../support/client.js"
+import { connectClient, isMedia, openStream, syntheticPublisher, type TestClient } from "../support/client.js"
 import { sleep } from "../support/processes.js"
 import { testServer } from "../support/server.js"
 
@@ -58,26 +58,6 @@ const rawBytes = (port: number, bytes: Buffer, closeAfterMs = 5000): Promise<Out
 
 const connectCommand = encodeMessage(3, 20, 0, 0, encodeCommand("connect", 1, amfObject({ app: "live" })), 128)
 
-/** A synthetic publisher: fake H.264/AAC payloads at 50 frames per second, a keyframe every 25. */
-const startPublisher = async (port: number, name: string) => {
-  const client = await connectClient(port)
-  const streamId = await openStream(client)
-  client.session.publish(streamId, name)
-  await client.waitFor(isStatus("NetStream.Publish.Start"))
-  client.session.sendMedia(streamId, 9, 0, Buffer.from([0x17, 0x00, 0, 0, 0, 1, 0x64]))
-  client.session.sendMetadata(streamId, amfObject({ width: 320, height: 240 }))
-  let n = 0
-  const timer = setInterval(() => {
-    n++
-    const payload = Buffer.alloc(2000, n & 0xff)
-    payload[0] = n % 25 === 1 ? 0x17 : 0x27
-    payload[1] = 1
-    client.session.sendMedia(streamId, 9, n * 20, payload)
-    client.session.sendMedia(streamId, 8, n * 20, Buffer.from([0xaf, 0x01, n & 0xff]))
-  }, 20)
-  return { client, stop: () => clearInterval(timer) }
-}
-
 const mediaCount = (client: TestClient) => client.events.filter(isMedia).length
 
 layer(testServer({ handshakeTimeout: Duration.millis(500) }), { excludeTestServices: true, timeout: 30_000 })("bad input", (it) => {
@@ -85,7 +65,7 @@ layer(testServer({ handshakeTimeout: Duration.millis(500) }), { excludeTestServi
     Effect.gen(function* () {
       const port = (yield* RtmpServer).address.port
       yield* Effect.promise(async () => {
-        const publisher = await startPublisher(port, "healthy")
+        const publisher = await syntheticPublisher(port, "healthy")
         const player = await connectClient(port)
         const playId = await openStream(player)
         player.session.play(playId, "healthy")

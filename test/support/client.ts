@@ -3,6 +3,7 @@
  * recorded. Used where third-party players cannot observe what a test needs (they exit on unpublish).
  */
 import * as net from "node:net"
+import { amfObject } from "../../src/protocol/amf0.js"
 import { ClientHandshake } from "../../src/protocol/handshake.js"
 import { type ClientEvent, ClientSession, defaultClientOptions } from "../../src/session/client-session.js"
 
@@ -127,4 +128,42 @@ export const openStream = async (client: TestClient): Promise<number> => {
   client.session.createStream()
   const created = await client.waitFor((e): e is Extract<ClientEvent, { _tag: "StreamCreated" }> => e._tag === "StreamCreated")
   return created.streamId
+}
+
+/** Connects and publishes `name`; resolves once the server answered Publish.Start. */
+export const publishAs = async (port: number, name: string): Promise<{ readonly client: TestClient; readonly streamId: number }> => {
+  const client = await connectClient(port)
+  const streamId = await openStream(client)
+  client.session.publish(streamId, name)
+  await client.waitFor(isStatus("NetStream.Publish.Start"))
+  return { client, streamId }
+}
+
+/** Connects and plays `name`; resolves once the server answered Play.Start. */
+export const playAs = async (port: number, name: string): Promise<TestClient> => {
+  const client = await connectClient(port)
+  const streamId = await openStream(client)
+  client.session.play(streamId, name)
+  await client.waitFor(isStatus("NetStream.Play.Start"))
+  return client
+}
+
+/**
+ * A synthetic publisher: an AVC sequence header, metadata, then 50 video frames per second of
+ * `frameBytes` (a keyframe every 25) plus AAC-like audio. The server does not decode, so fake payloads do.
+ */
+export const syntheticPublisher = async (port: number, name: string, frameBytes = 2000) => {
+  const { client, streamId } = await publishAs(port, name)
+  client.session.sendMedia(streamId, 9, 0, Buffer.from([0x17, 0x00, 0, 0, 0, 1, 0x64]))
+  client.session.sendMetadata(streamId, amfObject({ width: 320, height: 240 }))
+  let n = 0
+  const timer = setInterval(() => {
+    n++
+    const payload = Buffer.alloc(frameBytes, n & 0xff)
+    payload[0] = n % 25 === 1 ? 0x17 : 0x27
+    payload[1] = 1
+    client.session.sendMedia(streamId, 9, n * 20, payload)
+    client.session.sendMedia(streamId, 8, n * 20, Buffer.from([0xaf, 0x01, n & 0xff]))
+  }, 20)
+  return { client, stop: () => clearInterval(timer) }
 }
