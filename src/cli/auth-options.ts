@@ -57,5 +57,3 @@ export const toAuthorizer = (flags: AuthFlags): Authorizer => {
   }
   return open
 }
-
-export { Redacted }

@@ -2,7 +2,7 @@
  * The `serve` flags, shared by every command that runs a server (`serve` now, `pull`/`push` later).
  */
 import { type Command, Options } from "@effect/cli"
-import { Duration, Option } from "effect"
+import { Duration } from "effect"
 import { defaults, type ServerConfigShape } from "../server/config.js"
 
 const integer = (name: string, fallback: number, description: string) =>
@@ -144,5 +144,3 @@ const hoistLogLevel = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
   }
   return [...argv.slice(0, 2), ...hoisted, ...rest]
 }
-
-export const hasLogIo = (config: ServerConfigShape): boolean => Option.isSome(config.logIoDir)

@@ -6,7 +6,7 @@ import { HelpDoc, Options } from "@effect/cli"
 import { Duration } from "effect"
 import { defaultRelayConfig, type RelayConfig } from "../relay/relays.js"
 import { retryPolicy } from "../relay/supervisor.js"
-import { parseLocalStream, parseRtmpUrl, type RtmpUrl } from "../relay/url.js"
+import { parseLocalStream, parseRtmpUrl } from "../relay/url.js"
 
 const invalid = (e: unknown) => HelpDoc.p(e instanceof Error ? e.message : String(e))
 
@@ -82,5 +82,3 @@ export const seedRelayOptions = {
   stream: Options.text("stream").pipe(Options.withAlias("s"), Options.withDescription("Remote stream to pull / local source stream to push (seed: -s)")),
   target: Options.text("target").pipe(Options.withAlias("t"), Options.withDescription("Local target stream of a pull / remote target stream of a push (seed: -t)"))
 } as const
-
-export type { RtmpUrl }

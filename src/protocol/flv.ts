@@ -122,7 +122,3 @@ export const inspectAudio = (payload: Uint8Array): AudioTagInfo => {
   }
   return { sequenceHeader: format === AudioFormat.AAC && payload.length >= 2 && payload[1] === 0, codec: format, enhanced: false }
 }
-
-/** True for video messages that are pure commands (frame type 5) and carry no picture. */
-export const isVideoCommandFrame = (payload: Uint8Array): boolean =>
-  payload.length >= 1 && (((payload[0] as number) >> 4) & 0x07) === FrameType.Command

@@ -52,6 +52,23 @@ export const ChunkStreamId = {
   Video: 7
 } as const
 
+/** The chunk stream a shared, pre-encoded audio/video/data message goes on. */
+export const chunkStreamFor = (typeId: number): number =>
+  typeId === MessageType.Audio ? ChunkStreamId.Audio : typeId === MessageType.Video ? ChunkStreamId.Video : ChunkStreamId.SharedData
+
+/** Tracks when the peer's Window Acknowledgement Size has filled (RTMP 1.0 §5.4.3/5.4.4). */
+export class AcknowledgementWindow {
+  /** The peer's window; 0 until it sends one, and then no acknowledgements are owed. */
+  size = 0
+  private acknowledged = 0
+  /** The sequence number (running total of bytes received) to acknowledge now, or `undefined`. */
+  due(bytesRead: number): number | undefined {
+    if (this.size === 0 || bytesRead - this.acknowledged < this.size) return undefined
+    this.acknowledged = bytesRead
+    return bytesRead % 0x100000000
+  }
+}
+
 const u32 = (value: number): Buffer => {
   const b = Buffer.allocUnsafe(4)
   b.writeUInt32BE(value >>> 0, 0)

@@ -11,7 +11,7 @@ import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { isProtocolError, type ProtocolError } from "../protocol/errors.js"
 import { ServerHandshake } from "../protocol/handshake.js"
 import { ServerSession, type SessionRequest } from "../session/server-session.js"
-import { Authorization } from "./auth.js"
+import { type AccessRequest, Authorization } from "./auth.js"
 import { ServerConfig } from "./config.js"
 import { openIoLog } from "./log-io.js"
 import { batchedWrite, inBatch } from "./write-batch.js"
@@ -244,6 +244,14 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
         return Effect.void
       })
 
+    const accessRequest = (app: string, name: string, query: string): AccessRequest => ({
+      app,
+      name,
+      query,
+      remoteAddress: socket.remoteAddress ?? "",
+      connectionId
+    })
+
     /** Why a publish or play cannot be served, or `undefined` when it can. */
     const invalidStreamRequest = (what: "publish" | "play", streamId: number, name: string): string | undefined =>
       app === undefined
@@ -273,8 +281,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
             session.sendStatus(streamId, "error", "NetStream.Publish.BadName", refusal ?? "")
             return yield* reject(`publish refused: ${refusal}`)
           }
-          const access = { app, name, query: request.query, remoteAddress: socket.remoteAddress ?? "", connectionId }
-          const allowed = yield* auth.publish(access).pipe(Effect.either)
+          const allowed = yield* auth.publish(accessRequest(app, name, request.query)).pipe(Effect.either)
           if (allowed._tag === "Left") {
             // The requested name may be a secret key: it is never logged.
             session.sendStatus(streamId, "error", "NetStream.Publish.BadName", "publish denied")
@@ -308,9 +315,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
             session.sendStatus(streamId, "error", "NetStream.Play.Failed", refusal ?? "")
             return yield* reject(`play refused: ${refusal}`)
           }
-          const denied = yield* auth
-            .play({ app, name, query: request.query, remoteAddress: socket.remoteAddress ?? "", connectionId })
-            .pipe(Effect.flip, Effect.option)
+          const denied = yield* auth.play(accessRequest(app, name, request.query)).pipe(Effect.flip, Effect.option)
           if (denied._tag === "Some") {
             session.sendStatus(streamId, "error", "NetStream.Play.Failed", "play denied")
             yield* Effect.logWarning(`Play denied on app '${app}': ${denied.value.reason}`)

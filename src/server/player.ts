@@ -8,7 +8,7 @@
  * no play notifications, and metadata goes out as `@setDataFrame`.
  */
 import { encodeMessage } from "../protocol/chunk-writer.js"
-import { ChunkStreamId, MessageType, type UserControl } from "../protocol/messages.js"
+import { chunkStreamFor, MessageType, type UserControl } from "../protocol/messages.js"
 import type { LiveStream, MediaFrame, StreamSubscriber } from "./stream.js"
 
 export interface PlayerTransport {
@@ -101,9 +101,7 @@ export class Player implements StreamSubscriber {
     const metadata = this.mode === "play" ? stream.metadata : stream.publishMetadata
     for (const header of [metadata, stream.videoHeader, stream.audioHeader]) {
       if (header === undefined || (header !== metadata && !this.wants(header))) continue
-      const csid =
-        header.typeId === MessageType.Video ? ChunkStreamId.Video : header.typeId === MessageType.Audio ? ChunkStreamId.Audio : ChunkStreamId.SharedData
-      this.transport.write(encodeMessage(csid, header.typeId, this.streamId, timestamp, header.payload, stream.chunkSize))
+      this.transport.write(encodeMessage(chunkStreamFor(header.typeId), header.typeId, this.streamId, timestamp, header.payload, stream.chunkSize))
     }
     this.headersSent = true
   }

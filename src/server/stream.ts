@@ -6,7 +6,7 @@
 import { type AmfValue, encodeAll } from "../protocol/amf0.js"
 import { encodeMessage } from "../protocol/chunk-writer.js"
 import { inspectAudio, inspectVideo } from "../protocol/flv.js"
-import { ChunkStreamId, MessageType } from "../protocol/messages.js"
+import { chunkStreamFor, MessageType } from "../protocol/messages.js"
 
 /** The message stream id nearly every player gets from its first createStream; frames are pre-encoded for it. */
 export const SHARED_STREAM_ID = 1
@@ -23,7 +23,7 @@ export class MediaFrame {
 
   /** The chunk-encoded message for `streamId`; encoded once for the shared id and reused by every player. */
   encode(streamId: number, chunkSize: number): Buffer {
-    const csid = this.typeId === MessageType.Audio ? ChunkStreamId.Audio : this.typeId === MessageType.Video ? ChunkStreamId.Video : ChunkStreamId.SharedData
+    const csid = chunkStreamFor(this.typeId)
     if (streamId !== SHARED_STREAM_ID) return encodeMessage(csid, this.typeId, streamId, this.timestamp, this.payload, chunkSize)
     if (this.shared === undefined) this.shared = encodeMessage(csid, this.typeId, streamId, this.timestamp, this.payload, chunkSize)
     return this.shared
@@ -207,9 +207,5 @@ export class LiveStream {
     }
     this.gop.push(frame)
     this.gopBytes += frame.payload.length
-  }
-
-  get gopCacheBytes(): number {
-    return this.gopBytes
   }
 }

@@ -7,7 +7,9 @@ import { type AmfValue, amfObject, AmfObject, encodeAll, stringProperty } from "
 import { ChunkReader, type ChunkReaderLimits, defaultChunkReaderLimits, type RtmpMessage } from "../protocol/chunk-reader.js"
 import { ChunkWriter } from "../protocol/chunk-writer.js"
 import {
+  AcknowledgementWindow,
   ChunkStreamId,
+  chunkStreamFor,
   decodeCommand,
   decodeData,
   decodeU32Payload,
@@ -59,8 +61,7 @@ export class ClientSession {
   readonly writer = new ChunkWriter(128)
   private nextTransactionId = 1
   private readonly pendingCommands = new Map<number, string>()
-  private serverWindow = 0
-  private lastAcknowledged = 0
+  private readonly window = new AcknowledgementWindow()
 
   constructor(
     private readonly options: ClientSessionOptions,
@@ -72,10 +73,8 @@ export class ClientSession {
 
   receive(bytes: Uint8Array): void {
     this.reader.push(bytes, this.onMessage)
-    if (this.serverWindow > 0 && this.reader.bytesRead - this.lastAcknowledged >= this.serverWindow) {
-      this.lastAcknowledged = this.reader.bytesRead
-      this.sendControl(MessageType.Acknowledgement, encodeAcknowledgement(this.reader.bytesRead % 0x100000000))
-    }
+    const sequence = this.window.due(this.reader.bytesRead)
+    if (sequence !== undefined) this.sendControl(MessageType.Acknowledgement, encodeAcknowledgement(sequence))
   }
 
   private call(name: string, streamId: number, commandObject: AmfValue, ...args: ReadonlyArray<AmfValue>): number {
@@ -143,8 +142,7 @@ export class ClientSession {
   }
 
   sendMedia(streamId: number, typeId: number, timestamp: number, payload: Uint8Array): void {
-    const csid = typeId === MessageType.Audio ? ChunkStreamId.Audio : ChunkStreamId.Video
-    this.send(this.writer.write(csid, typeId, streamId, timestamp, payload))
+    this.send(this.writer.write(chunkStreamFor(typeId), typeId, streamId, timestamp, payload))
   }
 
   private readonly onMessage = (message: RtmpMessage): void => {
@@ -162,7 +160,7 @@ export class ClientSession {
         this.onCommand(message)
         return
       case MessageType.WindowAckSize:
-        this.serverWindow = decodeU32Payload(message.typeId, message.payload)
+        this.window.size = decodeU32Payload(message.typeId, message.payload)
         return
       case MessageType.UserControl: {
         const control = decodeUserControl(message.payload)

@@ -11,6 +11,7 @@ import { ChunkReader, type ChunkReaderLimits, type RtmpMessage } from "../protoc
 import { ChunkWriter } from "../protocol/chunk-writer.js"
 import { MessageDecodeError } from "../protocol/errors.js"
 import {
+  AcknowledgementWindow,
   ChunkStreamId,
   type Command,
   decodeCommand,
@@ -90,13 +91,10 @@ export class ServerSession {
   readonly writer: ChunkWriter
   private paused = false
   private readonly pending: Array<Uint8Array> = []
-  private peerWindow = 0
-  private lastAcknowledged = 0
+  private readonly window = new AcknowledgementWindow()
   private nextStreamId = 1
   readonly streams = new Set<number>()
   connected = false
-  /** The byte count the peer last acknowledged. */
-  lastPeerAck = 0
 
   constructor(
     private readonly options: ServerSessionOptions,
@@ -133,10 +131,8 @@ export class ServerSession {
   private process(bytes: Uint8Array): void {
     const consumed = this.reader.push(bytes, this.onMessage)
     if (consumed < bytes.length) this.pending.unshift(bytes.subarray(consumed))
-    if (this.peerWindow > 0 && this.reader.bytesRead - this.lastAcknowledged >= this.peerWindow) {
-      this.lastAcknowledged = this.reader.bytesRead
-      this.sendControl(MessageType.Acknowledgement, encodeAcknowledgement(this.reader.bytesRead % 0x100000000))
-    }
+    const sequence = this.window.due(this.reader.bytesRead)
+    if (sequence !== undefined) this.sendControl(MessageType.Acknowledgement, encodeAcknowledgement(sequence))
   }
 
   private readonly onMessage = (message: RtmpMessage): boolean => {
@@ -159,10 +155,10 @@ export class ServerSession {
         return true
       }
       case MessageType.WindowAckSize:
-        this.peerWindow = decodeU32Payload(message.typeId, message.payload)
+        this.window.size = decodeU32Payload(message.typeId, message.payload)
         return true
       case MessageType.Acknowledgement:
-        this.lastPeerAck = decodeU32Payload(message.typeId, message.payload)
+        decodeU32Payload(message.typeId, message.payload) // validated; nothing waits on the peer's acknowledgements
         return true
       case MessageType.UserControl: {
         const control = decodeUserControl(message.payload)
