@@ -55,7 +55,7 @@ export const pullAttempt = (spec: PullSpec, settings: RelaySettings) => (control
     const remote = redact(spec.remote)
     let local: LiveStream | undefined
     let early: Array<RtmpMessage> = []
-    let earlyMetadata: { readonly value: AmfValue; readonly timestamp: number } | undefined
+    let earlyMetadata: AmfValue | undefined
     let mediaCount = 0
     const firstMedia = yield* Deferred.make<void>()
 
@@ -72,8 +72,8 @@ export const pullAttempt = (spec: PullSpec, settings: RelaySettings) => (control
         const [first, second] = values
         const [name, value] = first === "@setDataFrame" ? [second, values[2]] : [first, second]
         if (name === "onMetaData" && value instanceof AmfObject) {
-          if (local !== undefined) local.setMetadata(value, timestamp)
-          else earlyMetadata = { value, timestamp }
+          if (local !== undefined) local.setMetadata(value)
+          else earlyMetadata = value
         } else if (local !== undefined && !isSessionData(name)) {
           local.publishData(encodeAll(values), timestamp)
         }
@@ -101,7 +101,7 @@ export const pullAttempt = (spec: PullSpec, settings: RelaySettings) => (control
         )
       )
       yield* Effect.addFinalizer(() => registry.unpublish(stream, publisher))
-      if (earlyMetadata !== undefined) stream.setMetadata(earlyMetadata.value, earlyMetadata.timestamp)
+      if (earlyMetadata !== undefined) stream.setMetadata(earlyMetadata)
       for (const message of early) stream.publishMedia(message.typeId, message.timestamp, message.payload)
       early = []
       local = stream

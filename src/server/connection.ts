@@ -157,7 +157,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
           if (entry === undefined || entry.stream.publisher !== entry.info) return
           const target = entry.stream
           const [name, value] = values
-          if (name === "onMetaData" && value instanceof AmfObject) target.setMetadata(value, timestamp)
+          if (name === "onMetaData" && value instanceof AmfObject) target.setMetadata(value)
           else if (setDataFrame && name === "@clearDataFrame") target.clearMetadata()
           else if (!setDataFrame || name !== "onMetaData") target.publishData(encodeAll(values), timestamp)
         }
@@ -327,8 +327,10 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
           session.sendUserControl({ event: 0, streamId })
           session.sendStatus(streamId, "status", "NetStream.Play.Reset", `Playing and resetting ${name}`)
           session.sendStatus(streamId, "status", "NetStream.Play.Start", `Started playing ${name}`)
+          // No `onStatus NetStream.Data.Start` data message (FMS and SRS send one): libavformat's FLV
+          // demuxer turns script data with a name it does not know into a phantom data stream.
+          // `|RtmpSampleAccess` at timestamp 0 is a name it knows and skips.
           session.sendData(streamId, ["|RtmpSampleAccess", true, true])
-          session.sendData(streamId, ["onStatus", new AmfObject([["code", "NetStream.Data.Start"]])])
           const stream = yield* registry.play(app, name, player, connectionId)
           playing.set(streamId, { stream, player })
           inBatch(() => player.start(stream)) // the GOP burst goes out as one writev

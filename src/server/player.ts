@@ -32,6 +32,14 @@ export class Player implements StreamSubscriber {
   private waitingForKeyframe = true
   private headersSent = false
   private laggingSince = 0
+  /**
+   * The decoder configurations this player has, so an identical one is not sent again: after a takeover
+   * (an encoder reconnecting with the same settings) or from encoders that repeat them before keyframes.
+   * libavformat turns every repeated header into "new extradata", which some muxers mishandle (`-c copy`
+   * into Matroska rewrites its AAC CodecPrivate and corrupts the file).
+   */
+  private videoConfig: Uint8Array | undefined = undefined
+  private audioConfig: Uint8Array | undefined = undefined
   receiveAudio = true
   receiveVideo = true
   paused = false
@@ -67,6 +75,9 @@ export class Player implements StreamSubscriber {
     }
     this.waitingForKeyframe = true
     this.headersSent = false
+    // A new publishing session may bring a new decoder: it gets its headers again, whatever they are.
+    this.videoConfig = undefined
+    this.audioConfig = undefined
   }
 
   onTakeover(stream: LiveStream): void {
@@ -99,18 +110,30 @@ export class Player implements StreamSubscriber {
 
   private sendHeaders(stream: LiveStream, timestamp: number): void {
     const metadata = this.mode === "play" ? stream.metadata : stream.publishMetadata
-    for (const header of [metadata, stream.videoHeader, stream.audioHeader]) {
-      if (header === undefined || (header !== metadata && !this.wants(header))) continue
+    // Metadata keeps its own timestamp (0, see `LiveStream.setMetadata`); sequence headers take the first frame's.
+    if (metadata !== undefined) this.transport.write(metadata.encode(this.streamId, stream.chunkSize))
+    for (const header of [stream.videoHeader, stream.audioHeader]) {
+      if (header === undefined || !this.wants(header) || !this.isNewConfig(header)) continue
       this.transport.write(encodeMessage(chunkStreamFor(header.typeId), header.typeId, this.streamId, timestamp, header.payload, stream.chunkSize))
     }
     this.headersSent = true
+  }
+
+  /** Records `header` as this player's decoder configuration; false when it already had exactly this one. */
+  private isNewConfig(header: MediaFrame): boolean {
+    const video = header.typeId === MessageType.Video
+    const current = video ? this.videoConfig : this.audioConfig
+    if (current !== undefined && Buffer.compare(current, header.payload) === 0) return false
+    if (video) this.videoConfig = header.payload
+    else this.audioConfig = header.payload
+    return true
   }
 
   onFrame(stream: LiveStream, frame: MediaFrame): void {
     if (this.closed || this.paused) return
     if (frame.sequenceHeader) {
       // A new decoder configuration mid-stream goes out at once; players still starting get it with the headers.
-      if (this.headersSent && this.wants(frame)) this.transport.write(frame.encode(this.streamId, stream.chunkSize))
+      if (this.headersSent && this.wants(frame) && this.isNewConfig(frame)) this.transport.write(frame.encode(this.streamId, stream.chunkSize))
       return
     }
     if (!this.wants(frame)) return

@@ -137,16 +137,17 @@ export class LiveStream {
     this.gopBytes = 0
   }
 
-  /** Metadata from `@setDataFrame`/`onMetaData`: stored whole and sent to players now and at join. */
-  setMetadata(metadata: AmfValue, timestamp: number): void {
-    this.metadata = new MediaFrame(MessageType.DataAmf0, timestamp, encodeAll(["onMetaData", metadata]), false, false)
-    this.publishMetadata = new MediaFrame(
-      MessageType.DataAmf0,
-      timestamp,
-      encodeAll(["@setDataFrame", "onMetaData", metadata]),
-      false,
-      false
-    )
+  /**
+   * Metadata from `@setDataFrame`/`onMetaData`: stored whole and sent to players now and at join.
+   *
+   * It always goes out at timestamp 0, whatever the publisher's clock says. libavformat's FLV demuxer
+   * (behind ffmpeg's RTMP client, ffprobe, mpv, VLC) reads an `onMetaData` script tag as stream
+   * properties only when its timestamp is 0; at any other time it opens a *subtitle* stream for it,
+   * which breaks `-map 0` recordings. nginx-rtmp sends metadata at 0 for the same reason.
+   */
+  setMetadata(metadata: AmfValue): void {
+    this.metadata = new MediaFrame(MessageType.DataAmf0, 0, encodeAll(["onMetaData", metadata]), false, false)
+    this.publishMetadata = new MediaFrame(MessageType.DataAmf0, 0, encodeAll(["@setDataFrame", "onMetaData", metadata]), false, false)
     for (const player of this.players) player.onData(this, this.metadata)
   }
 
