@@ -4,7 +4,8 @@
  * where `ps` would show them.
  */
 import { HelpDoc, Options } from "@effect/cli"
-import { Config, Duration, Option, Redacted } from "effect"
+import { Config, Duration, Effect, Option, Redacted } from "effect"
+import { ConfigError } from "../server/config.js"
 import { type Authorizer, httpCallback, keys, open, tokens } from "../server/auth.js"
 
 const invalid = (e: unknown) => HelpDoc.p(e instanceof Error ? e.message : String(e))
@@ -19,6 +20,7 @@ export const parseKeyMapping = (input: string): readonly [string, string] => {
 export const authOptions = {
   publishKeys: Options.text("publish-key").pipe(
     Options.repeated,
+    Options.withDefault<Array<string>>([]), // shows the flag as optional in the usage line
     Options.mapTryCatch((pairs) => pairs.map(parseKeyMapping), invalid),
     Options.withDescription("Only publishers with this key may publish, and their stream goes live as NAME (KEY=NAME); repeatable")
   ),
@@ -46,14 +48,17 @@ export interface AuthFlags {
   readonly authCallbackTimeout: number
 }
 
-export const toAuthorizer = (flags: AuthFlags): Authorizer => {
+export const toAuthorizer = (flags: AuthFlags): Effect.Effect<Authorizer, ConfigError> => {
   const modes = [flags.publishKeys.length > 0, Option.isSome(flags.tokenSecret), Option.isSome(flags.authCallback)].filter(Boolean)
-  if (modes.length > 1) throw new Error("choose one of --publish-key, --token-secret and --auth-callback")
-  if (flags.publishKeys.length > 0) return keys(new Map(flags.publishKeys))
-  if (Option.isSome(flags.tokenSecret)) return tokens(flags.tokenSecret.value, flags.protectPlay)
-  if (Option.isSome(flags.authCallback)) {
-    new URL(flags.authCallback.value) // throws on a malformed URL, before the server starts
-    return httpCallback(flags.authCallback.value, Duration.seconds(flags.authCallbackTimeout))
+  if (modes.length > 1) {
+    return Effect.fail(new ConfigError({ setting: "authorization", message: "choose one of --publish-key, --token-secret and --auth-callback" }))
   }
-  return open
+  if (flags.publishKeys.length > 0) return Effect.succeed(keys(new Map(flags.publishKeys)))
+  if (Option.isSome(flags.tokenSecret)) return Effect.succeed(tokens(flags.tokenSecret.value, flags.protectPlay))
+  if (Option.isSome(flags.authCallback)) {
+    const url = flags.authCallback.value
+    if (!URL.canParse(url)) return Effect.fail(new ConfigError({ setting: "authCallback", message: `--auth-callback is not a URL: ${url}` }))
+    return Effect.succeed(httpCallback(url, Duration.seconds(flags.authCallbackTimeout)))
+  }
+  return Effect.succeed(open)
 }

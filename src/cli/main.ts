@@ -3,13 +3,13 @@
  * `pull -a APP -h HOST[:PORT] -s STREAM -t TARGET` and `push -a APP -h HOST[:PORT] -s SOURCE -t TARGET`,
  * which serve with every `serve` flag and add one relay.
  */
-import { Command, Options } from "@effect/cli"
-import { Console, Effect, Layer, Option } from "effect"
+import { Command, Options, ValidationError } from "@effect/cli"
+import { Cause, Console, Effect, Layer, Option } from "effect"
 import * as Auth from "../server/auth.js"
 import { type AuthFlags, authOptions, toAuthorizer } from "./auth-options.js"
 import { describeRelays, type RelayConfig, RelaysLive } from "../relay/relays.js"
 import { fromParts } from "../relay/url.js"
-import { ServerConfig } from "../server/config.js"
+import { ConfigError, ServerConfig } from "../server/config.js"
 import { RtmpServerLive } from "../server/listener.js"
 import { normalizeArgv, type ServeOptions, serveOptions, toServerConfig } from "./options.js"
 import { type RelayFlags, relayOptions, seedRelayOptions, toRelayConfig } from "./relay-options.js"
@@ -19,9 +19,7 @@ const serveAndRelayOptions = { ...serveOptions, ...relayOptions, ...authOptions 
 const runServer = (options: ServeOptions & RelayFlags & AuthFlags, relays: RelayConfig) =>
   Effect.gen(function* () {
     const config = toServerConfig(options)
-    const authorizer = yield* Effect.try({ try: () => toAuthorizer(options), catch: (e) => (e instanceof Error ? e : new Error(String(e))) }).pipe(
-      Effect.tapError((e) => Console.error(e.message))
-    )
+    const authorizer = yield* toAuthorizer(options)
     if (Option.isSome(config.logIoDir)) yield* Effect.logInfo(`Logging raw connection I/O to ${config.logIoDir.value}`)
     for (const line of describeRelays(relays)) yield* Effect.logInfo(`Relay: ${line}`)
     return yield* Layer.launch(
@@ -63,7 +61,7 @@ const token = Command.make(
   },
   ({ app, stream, validFor, secret }) =>
     Option.match(secret, {
-      onNone: () => Console.error("--token-secret (or RTMP_TOKEN_SECRET) is required").pipe(Effect.zipRight(Effect.fail(new Error("no secret")))),
+      onNone: () => new ConfigError({ setting: "tokenSecret", message: "--token-secret (or RTMP_TOKEN_SECRET) is required" }),
       onSome: (value) => {
         const expires = Math.floor(Date.now() / 1000) + validFor
         return Console.log(`${stream}?token=${Auth.signToken(value, app, stream, expires)}&expires=${expires}`)
@@ -78,5 +76,24 @@ export const command = Command.make("effect-rtmp", serveAndRelayOptions, serveHa
   Command.withSubcommands([serve, pull, push, token])
 )
 
+/**
+ * Prints why start-up failed as one line on stderr (the process then exits non-zero). Flag parsing errors
+ * are printed by @effect/cli itself; an interruption (Ctrl-C) is not a failure.
+ */
+const reportFailure = <A, E, R>(program: Effect.Effect<A, E, R>) =>
+  program.pipe(
+    Effect.tapErrorCause((cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.void
+      const failure = Cause.failureOption(cause)
+      if (Option.isSome(failure)) {
+        const error: unknown = failure.value
+        if (ValidationError.isValidationError(error)) return Effect.void
+        return Console.error(`effect-rtmp: ${error instanceof Error ? error.message : String(error)}`)
+      }
+      const defect = Cause.squash(cause)
+      return Console.error(`effect-rtmp: internal error: ${defect instanceof Error ? (defect.stack ?? defect.message) : String(defect)}`)
+    })
+  )
+
 export const cli = (argv: ReadonlyArray<string>) =>
-  Command.run(command, { name: "effect-rtmp", version: "0.1.0" })(normalizeArgv(argv))
+  Command.run(command, { name: "effect-rtmp", version: "0.1.0" })(normalizeArgv(argv)).pipe(reportFailure)

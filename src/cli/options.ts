@@ -20,7 +20,9 @@ export const serveOptions = {
     Options.optional,
     Options.withDescription("Write the raw bytes of every connection to DIR (default ./logs), one file per direction")
   ),
-  chunkSize: integer("chunk-size", defaults.chunkSize, "Outgoing RTMP chunk size in bytes"),
+  chunkSize: integer("chunk-size", defaults.chunkSize, "Outgoing RTMP chunk size in bytes (128..16777215)"),
+  windowAckSize: integer("window-ack-size", defaults.windowAckSize, "Bytes after which peers are asked to acknowledge (Window Acknowledgement Size)"),
+  peerBandwidth: integer("peer-bandwidth", defaults.peerBandwidth, "Bandwidth announced to peers with Set Peer Bandwidth, in bytes"),
   // An absent boolean option parses as false whatever its default, so the flag is the negative one.
   noGopCache: Options.boolean("no-gop-cache", { negationNames: ["gop-cache"] }).pipe(
     Options.withDescription("Turn off the GOP cache (on by default: players start at once on a keyframe); --gop-cache turns it on")
@@ -83,6 +85,8 @@ export const toServerConfig = (options: ServeOptions): ServerConfigShape => ({
   port: options.port,
   logIoDir: options.logIo,
   chunkSize: options.chunkSize,
+  windowAckSize: options.windowAckSize,
+  peerBandwidth: options.peerBandwidth,
   gopCache: !options.noGopCache,
   gopCacheMaxFrames: options.gopCacheMaxFrames,
   gopCacheMaxBytes: options.gopCacheMaxBytes,

@@ -30,11 +30,13 @@ const seconds = (name: string, fallback: Duration.Duration, description: string)
 export const relayOptions = {
   pulls: Options.text("pull").pipe(
     Options.repeated,
+    Options.withDefault<Array<string>>([]), // shows the flag as optional in the usage line
     Options.mapTryCatch((specs) => specs.map(parsePullSpec), invalid),
     Options.withDescription("Pull rtmp://HOST[:PORT]/APP/STREAM into local APP/STREAM (URL=APP/STREAM); repeatable")
   ),
   pushes: Options.text("push").pipe(
     Options.repeated,
+    Options.withDefault<Array<string>>([]), // shows the flag as optional in the usage line
     Options.mapTryCatch((specs) => specs.map(parsePushSpec), invalid),
     Options.withDescription("Push local APP/STREAM to rtmp://HOST[:PORT]/APP/STREAM whenever it is live (APP/STREAM=URL); repeatable")
   ),

@@ -2,7 +2,7 @@
  * Every tunable of the server, with safe defaults. Built from CLI flags, from the environment
  * (`RTMP_PORT`, `RTMP_GOP_CACHE`, …) through `Config`, or from a partial object by embedders.
  */
-import { Config, ConfigProvider, Context, Duration, Effect, Layer, Option } from "effect"
+import { Config, ConfigProvider, Context, Data, Duration, Effect, Layer, Option } from "effect"
 
 export interface ServerConfigShape {
   /** Interface to listen on. */
@@ -85,42 +85,85 @@ export const defaults: ServerConfigShape = {
   publisherTakeoverGrace: Duration.seconds(3)
 }
 
+/**
+ * A setting out of range, or unreadable from the environment. `message` is one line for the user that
+ * names the flag (every setting's flag is its name in kebab case: `chunkSize` is `--chunk-size`).
+ */
+export class ConfigError extends Data.TaggedError("ConfigError")<{
+  readonly setting: string
+  readonly message: string
+}> {}
+
+/** The command-line flag of a setting: `chunkSize` → `--chunk-size`. */
+export const flagOf = (setting: string): string => `--${setting.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
+
 export class ServerConfig extends Context.Tag("effect-rtmp/ServerConfig")<ServerConfig, ServerConfigShape>() {
-  static readonly layer = (overrides: Partial<ServerConfigShape> = {}): Layer.Layer<ServerConfig> =>
-    Layer.succeed(ServerConfig, validate({ ...defaults, ...overrides }))
+  static readonly layer = (overrides: Partial<ServerConfigShape> = {}): Layer.Layer<ServerConfig, ConfigError> =>
+    Layer.effect(ServerConfig, validate({ ...defaults, ...overrides }))
 
   /** Reads `RTMP_*` environment variables over the defaults (and the given overrides). */
-  static readonly layerFromEnv = (overrides: Partial<ServerConfigShape> = {}): Layer.Layer<ServerConfig, never> =>
+  static readonly layerFromEnv = (overrides: Partial<ServerConfigShape> = {}): Layer.Layer<ServerConfig, ConfigError> =>
     Layer.effect(
       ServerConfig,
       fromConfig.pipe(
-        Effect.map((env) => validate({ ...env, ...overrides })),
         Effect.withConfigProvider(ConfigProvider.fromEnv().pipe(ConfigProvider.nested("rtmp"), ConfigProvider.constantCase)),
-        Effect.orDie
+        Effect.mapError((error) => new ConfigError({ setting: "environment", message: `invalid RTMP_* environment variable: ${String(error)}` })),
+        Effect.flatMap((env) => validate({ ...env, ...overrides }))
       )
     )
 }
 
-const positive = (name: string, value: number, max = Number.MAX_SAFE_INTEGER): number => {
-  if (!Number.isInteger(value) || value < 1 || value > max) throw new RangeError(`${name} must be an integer in 1..${max}, got ${value}`)
-  return value
+type NumericSetting = { [K in keyof ServerConfigShape]: ServerConfigShape[K] extends number ? K : never }[keyof ServerConfigShape]
+type DurationSetting = { [K in keyof ServerConfigShape]: ServerConfigShape[K] extends Duration.Duration ? K : never }[keyof ServerConfigShape]
+
+/** Integer settings and their inclusive ranges. */
+const ranges: ReadonlyArray<readonly [NumericSetting, number, number]> = [
+  ["port", 0, 65535],
+  // RTMP caps a chunk at 0xFFFFFF bytes; below 128 is the protocol's own default and no peer expects less.
+  ["chunkSize", 128, 0xffffff],
+  ["windowAckSize", 1, 0xffffffff],
+  ["peerBandwidth", 1, 0xffffffff],
+  ["gopCacheMaxFrames", 1, Number.MAX_SAFE_INTEGER],
+  ["gopCacheMaxBytes", 1, Number.MAX_SAFE_INTEGER],
+  ["maxMessageSize", 1, 0xffffff],
+  ["maxChunkStreams", 1, 65599],
+  ["maxChunkSize", 1, 0x7fffffff],
+  ["maxBufferedBytes", 1, Number.MAX_SAFE_INTEGER],
+  ["maxStreamsPerConnection", 1, Number.MAX_SAFE_INTEGER],
+  ["playerQueueSoftBytes", 1, Number.MAX_SAFE_INTEGER],
+  ["playerQueueHardBytes", 1, Number.MAX_SAFE_INTEGER],
+  ["maxConnections", 1, Number.MAX_SAFE_INTEGER],
+  ["maxConnectionsPerIp", 1, Number.MAX_SAFE_INTEGER]
+]
+
+/** Durations that must be positive; the others may be 0 (off, or at once). */
+const positiveDurations: ReadonlyArray<DurationSetting> = ["handshakeTimeout", "playerMaxLag", "pingInterval", "pingTimeout"]
+const durations: ReadonlyArray<DurationSetting> = [...positiveDurations, "shutdownTimeout", "publisherIdleTimeout", "publisherTakeoverGrace"]
+
+const problem = (config: ServerConfigShape): ConfigError | undefined => {
+  const fail = (setting: string, message: string) => new ConfigError({ setting, message: `${flagOf(setting)} ${message}` })
+  for (const [setting, min, max] of ranges) {
+    const value = config[setting]
+    if (!Number.isInteger(value) || value < min || value > max) return fail(setting, `must be between ${min} and ${max} (got ${value})`)
+  }
+  for (const setting of durations) {
+    const millis = Duration.toMillis(config[setting])
+    const positive = positiveDurations.includes(setting)
+    if (Number.isNaN(millis) || millis < 0 || (positive && millis === 0)) {
+      return fail(setting, `must be ${positive ? "more than 0" : "0 or more"} (got ${Duration.format(config[setting])})`)
+    }
+  }
+  if (config.host.trim() === "") return fail("host", "must not be empty")
+  if (config.playerQueueSoftBytes > config.playerQueueHardBytes) {
+    return fail("playerQueueSoftBytes", `(${config.playerQueueSoftBytes}) must not exceed --player-queue-hard-bytes (${config.playerQueueHardBytes})`)
+  }
+  return undefined
 }
 
-/** Checks ranges once at start-up, so a bad value fails loudly instead of misbehaving later. */
-export const validate = (config: ServerConfigShape): ServerConfigShape => {
-  positive("chunkSize", config.chunkSize, 0x7fffffff)
-  positive("windowAckSize", config.windowAckSize, 0xffffffff)
-  positive("maxMessageSize", config.maxMessageSize, 0xffffff)
-  positive("maxChunkStreams", config.maxChunkStreams, 65599)
-  positive("maxChunkSize", config.maxChunkSize, 0x7fffffff)
-  positive("maxBufferedBytes", config.maxBufferedBytes)
-  positive("maxStreamsPerConnection", config.maxStreamsPerConnection)
-  positive("playerQueueSoftBytes", config.playerQueueSoftBytes)
-  positive("playerQueueHardBytes", config.playerQueueHardBytes)
-  positive("maxConnections", config.maxConnections)
-  positive("maxConnectionsPerIp", config.maxConnectionsPerIp)
-  if (config.port < 0 || config.port > 65535) throw new RangeError(`port must be in 0..65535, got ${config.port}`)
-  return config
+/** Checks ranges once at start-up, so a bad value fails loudly, naming its flag, instead of misbehaving later. */
+export const validate = (config: ServerConfigShape): Effect.Effect<ServerConfigShape, ConfigError> => {
+  const error = problem(config)
+  return error === undefined ? Effect.succeed(config) : Effect.fail(error)
 }
 
 const fromConfig = Config.all({

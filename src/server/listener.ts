@@ -11,11 +11,31 @@ import { ServerConfig } from "./config.js"
 import { handleConnection } from "./connection.js"
 import { StreamRegistry } from "./registry.js"
 
+/** The listener could not start; `message` is one line for the user that names the flag to change. */
 export class ListenError extends Data.TaggedError("ListenError")<{
   readonly host: string
   readonly port: number
+  /** The system's error code (`EADDRINUSE`, `EACCES`, …), when there is one. */
+  readonly code: string | undefined
   readonly message: string
 }> {}
+
+/** Says why a listen failed in the user's terms, naming the flag that fixes it. */
+export const describeListenFailure = (error: NodeJS.ErrnoException, host: string, port: number, flags = { host: "--host", port: "--port" }): string => {
+  switch (error.code) {
+    case "EADDRINUSE":
+      return `port ${port} is already in use (${flags.port}): another server is listening on ${host}:${port}`
+    case "EACCES":
+      return `port ${port} needs more privileges than this process has (${flags.port}): pick a port above 1023`
+    case "EADDRNOTAVAIL":
+      return `address ${host} does not belong to this machine (${flags.host})`
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `host ${host} could not be resolved (${flags.host})`
+    default:
+      return `cannot listen on ${host}:${port}: ${error.message}`
+  }
+}
 
 export interface ListeningAddress {
   readonly host: string
@@ -27,7 +47,8 @@ const LISTEN_BACKLOG = 4096
 
 const listen = (server: net.Server, host: string, port: number) =>
   Effect.async<ListeningAddress, ListenError>((resume) => {
-    const onError = (error: Error) => resume(Effect.fail(new ListenError({ host, port, message: error.message })))
+    const onError = (error: NodeJS.ErrnoException) =>
+      resume(Effect.fail(new ListenError({ host, port, code: error.code, message: describeListenFailure(error, host, port) })))
     server.once("error", onError)
     // A join storm (hundreds of players at once) overflows Node's default backlog of 511.
     server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {

@@ -69,6 +69,59 @@ describe("effect-rtmp command line", () => {
   }, 60_000)
 })
 
+/** Runs the built CLI to its exit; what it printed on each stream and its exit code. */
+const runCli = (args: ReadonlyArray<string>) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn("node", [path.join(root, "dist/bin.js"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000)
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+
+describe("start-up failures: one clear line, non-zero exit", () => {
+  it("a busy port names the port and the flag", async () => {
+    const blocker = net.createServer()
+    const port = await new Promise<number>((resolve) => blocker.listen(0, "127.0.0.1", () => resolve((blocker.address() as net.AddressInfo).port)))
+    try {
+      const result = await runCli(["serve", "--host", "127.0.0.1", "--port", String(port)])
+      expect(result.code).not.toBe(0)
+      expect(result.stderr.trim().split("\n")).toEqual([`effect-rtmp: port ${port} is already in use (--port): another server is listening on 127.0.0.1:${port}`])
+    } finally {
+      blocker.close()
+    }
+  }, 30_000)
+
+  it.each([
+    [["--chunk-size", "0"], "effect-rtmp: --chunk-size must be between 128 and 16777215 (got 0)"],
+    [["--port", "70000"], "effect-rtmp: --port must be between 0 and 65535 (got 70000)"],
+    [["--player-queue-hard-bytes", "1000"], "effect-rtmp: --player-queue-soft-bytes (2097152) must not exceed --player-queue-hard-bytes (1000)"],
+    [["--publish-key", "k=live", "--token-secret", "s"], "effect-rtmp: choose one of --publish-key, --token-secret and --auth-callback"],
+    [["token", "-a", "live", "-s", "x"], "effect-rtmp: --token-secret (or RTMP_TOKEN_SECRET) is required"]
+  ])("%s is refused with one line", async (args, line) => {
+    const result = await runCli(args)
+    expect(result.code).not.toBe(0)
+    expect(result.stderr.trim().split("\n")).toEqual([line])
+    expect(result.stdout).not.toContain("Listening")
+  }, 30_000)
+
+  it("a malformed flag value is explained by the flag parser", async () => {
+    const result = await runCli(["--port", "abc"])
+    expect(result.code).not.toBe(0)
+    expect(result.stdout + result.stderr).toContain("'abc' is not a integer")
+  }, 30_000)
+
+  it("the usage line shows repeatable flags as optional", async () => {
+    const help = (await runCli(["--help"])).stdout
+    for (const flag of ["--pull", "--push", "--publish-key"]) expect(help).toContain(`[${flag} text...]`)
+  }, 30_000)
+})
+
 describe("seed-compatible relay commands", () => {
   it("pull -a APP -h HOST:PORT -s STREAM -t TARGET serves the remote stream locally", async () => {
     const { connectClient, isMedia, isStatus, openStream } = await import("../support/client.js")
