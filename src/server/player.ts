@@ -38,6 +38,14 @@ export class Player implements StreamSubscriber {
    * libavformat turns every repeated header into "new extradata", which some muxers mishandle (`-c copy`
    * into Matroska rewrites its AAC CodecPrivate and corrupts the file).
    */
+  /**
+   * The join burst (the cached GOP) is queued on purpose, so it is credit against the queue limits:
+   * the limits apply to what is queued beyond it. The credit shrinks with the queue (never grows back),
+   * so it is gone once the viewer has caught up. Without it a viewer joining a large GOP (2.5 MB at
+   * 10 Mbit/s) would be over the soft limit at once and skip the very GOP it was sent. The queue stays
+   * bounded: by the GOP cache's byte limit plus the hard limit.
+   */
+  private burstCredit = 0
   private videoConfig: Uint8Array | undefined = undefined
   private audioConfig: Uint8Array | undefined = undefined
   receiveAudio = true
@@ -90,8 +98,22 @@ export class Player implements StreamSubscriber {
     const first = stream.gop[0]
     if (first === undefined || this.paused) return
     this.sendHeaders(stream, first.timestamp)
-    for (const frame of stream.gop) if (this.wants(frame)) this.transport.write(frame.encode(this.streamId, stream.chunkSize))
+    let burst = 0
+    for (const frame of stream.gop) {
+      if (!this.wants(frame)) continue
+      const bytes = frame.encode(this.streamId, stream.chunkSize)
+      burst += bytes.length
+      this.transport.write(bytes)
+    }
+    this.burstCredit = burst
     this.waitingForKeyframe = false
+  }
+
+  /** Bytes queued to this player that count against its limits: all of them, less the join burst's credit. */
+  private backlog(): number {
+    const queued = this.transport.queuedBytes()
+    if (this.burstCredit > queued) this.burstCredit = queued
+    return queued - this.burstCredit
   }
 
   setReceiveVideo(stream: LiveStream, enabled: boolean): void {
@@ -137,7 +159,7 @@ export class Player implements StreamSubscriber {
       return
     }
     if (!this.wants(frame)) return
-    const queued = this.transport.queuedBytes()
+    const queued = this.backlog()
     if (queued > this.limits.hardBytes) {
       this.disconnect(`queue of ${queued} bytes exceeds the hard limit of ${this.limits.hardBytes}`)
       return
