@@ -7,7 +7,7 @@
  * - `httpCallback`: like nginx-rtmp's on_publish/on_play — a 2xx answer allows, anything else or a
  *   timeout denies.
  */
-import { Context, Data, Duration, Effect, Layer, Redacted } from "effect"
+import { Clock, Context, Data, Duration, Effect, Layer, Redacted } from "effect"
 import { createHmac, timingSafeEqual } from "node:crypto"
 
 export class AuthDenied extends Data.TaggedError("AuthDenied")<{ readonly reason: string }> {}
@@ -69,9 +69,13 @@ export const keys = (keyToName: ReadonlyMap<string, string>): Authorizer => ({
   description: `publish keys: ${keyToName.size} key(s) mapped to public stream names`
 })
 
-/** The token for `app/name` valid until `expires` (Unix seconds): hex HMAC-SHA256 of `app/name:expires`. */
+/**
+ * The token for (app, name) valid until `expires` (Unix seconds): hex HMAC-SHA256 of
+ * `LENGTH:app/name:expires`, LENGTH being the app's length in UTF-16 code units (`4:live/cam:1767225600`).
+ * The length keeps a token for app `live` + name `sub/x` from also opening app `live/sub` + name `x`.
+ */
 export const signToken = (secret: Redacted.Redacted<string>, app: string, name: string, expires: number): string =>
-  createHmac("sha256", Redacted.value(secret)).update(`${app}/${name}:${expires}`).digest("hex")
+  createHmac("sha256", Redacted.value(secret)).update(`${app.length}:${app}/${name}:${expires}`).digest("hex")
 
 const checkToken = (secret: Redacted.Redacted<string>, request: AccessRequest, now: number): Effect.Effect<void, AuthDenied> => {
   const params = new URLSearchParams(request.query)
@@ -88,10 +92,10 @@ const checkToken = (secret: Redacted.Redacted<string>, request: AccessRequest, n
 export const tokens = (secret: Redacted.Redacted<string>, protectPlay: boolean): Authorizer => ({
   publish: (request) =>
     Effect.flatMap(
-      Effect.sync(() => Date.now()),
-      (now) => checkToken(secret, request, now).pipe(Effect.as({ name: request.name, credential: `token:${request.app}/${request.name}` }))
+      Clock.currentTimeMillis,
+      (now) => checkToken(secret, request, now).pipe(Effect.as({ name: request.name, credential: `token:${request.app.length}:${request.app}/${request.name}` }))
     ),
-  play: (request) => (protectPlay ? Effect.flatMap(Effect.sync(() => Date.now()), (now) => checkToken(secret, request, now)) : Effect.void),
+  play: (request) => (protectPlay ? Effect.flatMap(Clock.currentTimeMillis, (now) => checkToken(secret, request, now)) : Effect.void),
   description: `signed tokens (HMAC-SHA256) for publishing${protectPlay ? " and playing" : ""}`
 })
 

@@ -39,7 +39,11 @@ const streamsGauge = Metric.gauge("rtmp_streams")
 const publishersGauge = Metric.gauge("rtmp_publishers")
 const playersGauge = Metric.gauge("rtmp_players")
 
-const streamKey = (app: string, name: string) => `${app}/${name}`
+/**
+ * The registry key of (app, name). Both may contain '/', so joining them with one would alias app `live`
+ * + name `sub/x` with app `live/sub` + name `x`; the app's length makes the pair unambiguous.
+ */
+export const streamKey = (app: string, name: string) => `${app.length}:${app}/${name}`
 
 export class StreamRegistry extends Effect.Service<StreamRegistry>()("effect-rtmp/StreamRegistry", {
   scoped: Effect.gen(function* () {
@@ -73,7 +77,9 @@ export class StreamRegistry extends Effect.Service<StreamRegistry>()("effect-rtm
 
     /** Drops entries with neither publisher nor players, so the map does not grow forever. */
     const prune = (map: Map<string, LiveStream>, stream: LiveStream): void => {
-      if (!stream.isLive && stream.players.size === 0 && map.get(stream.key) === stream) map.delete(stream.key)
+      if (!stream.isLive && stream.players.size === 0 && map.get(streamKey(stream.app, stream.name)) === stream) {
+        map.delete(streamKey(stream.app, stream.name))
+      }
     }
 
     const publish = Effect.fn("StreamRegistry.publish")(function* (app: string, name: string, publisher: PublisherInfo) {

@@ -87,6 +87,7 @@ export class LiveStream {
     readonly gopLimits: GopCacheLimits
   ) {}
 
+  /** For logs and people: `app/name` (not unique when names contain '/'; the registry keys by the pair). */
   get key(): string {
     return `${this.app}/${this.name}`
   }

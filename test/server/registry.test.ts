@@ -21,6 +21,20 @@ describe("StreamRegistry", () => {
       expect((yield* registry.lookup("live", "cam"))?.publisher).toBe(first)
     }).pipe(Effect.provide(TestRegistry)))
 
+  it.scoped("app and name are a pair: live + sub/x and live/sub + x are two streams", () =>
+    Effect.gen(function* () {
+      const registry = yield* StreamRegistry
+      const a = yield* registry.publish("live", "sub/x", { connectionId: "c1" })
+      const b = yield* registry.publish("live/sub", "x", { connectionId: "c2" }) // not StreamBusy
+      expect(a).not.toBe(b)
+      const player = silentPlayer()
+      const played = yield* registry.play("live/sub", "x", player, "c3")
+      expect(played).toBe(b)
+      expect(a.players.has(player)).toBe(false)
+      expect((yield* registry.lookup("live", "sub/x"))?.publisher?.connectionId).toBe("c1")
+      expect((yield* registry.list).length).toBe(2)
+    }).pipe(Effect.provide(TestRegistry)))
+
   it.scoped("publishes lifecycle events and forgets streams nobody uses", () =>
     Effect.gen(function* () {
       const registry = yield* StreamRegistry
