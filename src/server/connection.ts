@@ -4,7 +4,7 @@
  * whatever ends it. Bytes are handled synchronously in the socket's `data` listener (sans-IO session);
  * decisions that need the registry run in the control fiber, one at a time, in order.
  */
-import { Data, Deferred, Duration, Effect, Exit, Metric, Queue } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Exit, Metric, Queue } from "effect"
 import type * as net from "node:net"
 import { AmfObject, encodeAll } from "../protocol/amf0.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
@@ -29,10 +29,8 @@ export type ConnectionError = ConnectionClosed | ProtocolError
 const connectionsTotal = Metric.counter("rtmp_connections_total")
 const protocolErrors = Metric.counter("rtmp_protocol_errors_total")
 
-const toConnectionError = (cause: unknown): ConnectionError =>
-  isProtocolError(cause)
-    ? cause
-    : new ConnectionClosed({ reason: "SocketError", message: cause instanceof Error ? cause.message : String(cause) })
+/** Protocol errors end the connection as expected failures; anything else thrown is a bug (a defect). */
+const exitFor = (cause: unknown): Exit.Exit<never, ConnectionError> => (isProtocolError(cause) ? Exit.fail(cause) : Exit.die(cause))
 
 interface Publishing {
   readonly stream: LiveStream
@@ -57,11 +55,12 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
 
     const closed = yield* Deferred.make<void, ConnectionError>()
     let failed = false
-    const fail = (error: ConnectionError) => {
+    const end = (exit: Exit.Exit<never, ConnectionError>) => {
       failed = true
       socket.pause()
-      Deferred.unsafeDone(closed, Exit.fail(error))
+      Deferred.unsafeDone(closed, exit)
     }
+    const fail = (error: ConnectionError) => end(Exit.fail(error))
     const write = (bytes: Buffer) => {
       ioLog.output(bytes)
       batchedWrite(socket, bytes)
@@ -80,7 +79,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
       try {
         onBytes(bytes)
       } catch (cause) {
-        fail(toConnectionError(cause))
+        end(exitFor(cause))
       }
     }
     socket.on("data", (bytes: Buffer) => {
@@ -376,11 +375,13 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
             session.resume()
             if (!session.isPaused && !failed) socket.resume()
           } catch (cause) {
-            fail(toConnectionError(cause))
+            end(exitFor(cause))
           }
         })
       ),
       Effect.forever,
+      // A bug while handling a request must not leave the connection paused until the ping timeout.
+      Effect.catchAllCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : Effect.sync(() => end(Exit.failCause(cause))))),
       Effect.forkScoped
     )
 
@@ -401,7 +402,11 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
               Effect.zipRight(Effect.logWarning(`Connection closed: ${error._tag}: ${error.message}`))
             )
     ),
-    Effect.catchAllDefect((defect) => Effect.logError("Connection failed with a defect", defect)),
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.void
+        : Effect.logError(`Connection closed by a defect: ${String(Cause.squash(cause))}`, cause)
+    ),
     Effect.scoped,
     Effect.annotateLogs({ connection: connectionId, remote: `${socket.remoteAddress}:${socket.remotePort}` })
   )
