@@ -4,27 +4,28 @@ import { Duration, Effect, Layer, TestClock } from "effect"
 import * as net from "node:net"
 import { RtmpServer } from "../../src/server/listener.js"
 import { connectClient, isStatus, openStream } from "../support/client.js"
+import { eventually, timersArmed } from "../support/poll.js"
 import { testServer } from "../support/server.js"
 
-const realWait = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
 
 it.scoped("a peer that answers nothing is pinged, then dropped at the ping timeout; one that answers stays", () =>
   Effect.gen(function* () {
-    const context = yield* Layer.build(testServer({ pingInterval: Duration.seconds(30), pingTimeout: Duration.seconds(10) }))
+    const context = yield* Layer.build(testServer({ pingInterval: Duration.seconds(30), pingTimeout: Duration.seconds(10), publisherIdleTimeout: Duration.zero }))
     const { address } = yield* Effect.provide(RtmpServer, context)
     const [mute, alive] = yield* Effect.promise(() => Promise.all([connectClient(address.port), connectClient(address.port)]))
-    yield* Effect.promise(() => Promise.all([mute.waitFor((e) => e._tag === "Connected"), alive.waitFor((e) => e._tag === "Connected")]))
+    // A round trip as a barrier: once createStream is answered, the server has read everything sent before it.
+    yield* Effect.promise(() => Promise.all([openStream(mute), openStream(alive)]))
     mute.socket.removeAllListeners("data")
     mute.socket.on("data", () => {}) // reads, but never answers a ping
-    yield* realWait(100)
+    yield* timersArmed(30_000, 2) // both connections' ping watchers
     yield* TestClock.adjust("30 seconds") // the first interval saw the connect: no ping yet
-    yield* realWait(100)
+    yield* timersArmed(60_000, 2)
     yield* TestClock.adjust("30 seconds")
-    yield* realWait(200)
-    expect(alive.events.some((e) => e._tag === "UserControl" && e.control.event === 6)).toBe(true) // pinged, answered
+    yield* Effect.promise(() => alive.waitFor((e) => e._tag === "UserControl" && e.control.event === 6)) // pinged, answered
+    yield* timersArmed(70_000, 2) // both ping timeouts are running
     yield* TestClock.adjust("10 seconds")
-    yield* realWait(300)
-    expect(mute.closed).toBe(true)
+    yield* eventually("the silent peer to be dropped", () => mute.closed)
+    yield* timersArmed(100_000) // the live peer's watcher goes on: 70 s + the 30 s interval
     expect(alive.closed).toBe(false)
     alive.close()
   }))
@@ -40,12 +41,12 @@ it.scoped("a publisher that sends no media is dropped after the publisher idle t
       await client.waitFor(isStatus("NetStream.Publish.Start"))
       return client
     })
+    yield* timersArmed(10_000) // the idle watcher
     yield* TestClock.adjust("5 seconds")
-    yield* realWait(150)
+    yield* timersArmed(10_000) // not fired yet
     expect(publisher.closed).toBe(false)
     yield* TestClock.adjust("5 seconds")
-    yield* realWait(300)
-    expect(publisher.closed).toBe(true)
+    yield* eventually("the idle publisher to be dropped", () => publisher.closed)
   }))
 
 it.scoped("connections over the per-IP limit are refused at once; the others are served", () =>
@@ -65,10 +66,8 @@ it.scoped("connections over the per-IP limit are refused at once; the others are
         )
       )
     )
-    yield* realWait(300)
-    expect(sockets.filter((s) => s.closed).length).toBe(2)
+    yield* eventually("two refused connections", () => sockets.filter((s) => s.closed).length === 2)
     expect(yield* connectionCount).toBe(3)
     sockets.forEach((s) => s.socket.destroy())
-    yield* realWait(200)
-    expect(yield* connectionCount).toBe(0)
+    yield* eventually("every connection released", () => Effect.runPromise(connectionCount).then((n) => n === 0))
   }))
