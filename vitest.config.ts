@@ -3,10 +3,12 @@ import { defineConfig } from "vitest/config"
 /**
  * Three projects, run one after another (`sequence.groupOrder`):
  * - unit: pure code (codecs, sessions back to back, stream core, config), files in parallel, seconds;
- * - integration: the server in-process on loopback sockets (timeouts, floods, fuzzing), one file at a time;
+ * - integration: the server in-process on loopback sockets (timeouts, floods, fuzzing);
  * - interop: real ffmpeg, ffprobe, rtmpdump, nginx and the built CLI as child processes, one file at a time
  *   so a 2-core machine is not starved.
  * A test file that is neither listed as unit nor under test/interop is integration, so none is left out.
+ * "One at a time" comes from the worker count: vitest runs cpus − 1 forks, one on the 2-core CI machine.
+ * (`singleFork` was tried: files sharing one process broke TestClock lookups in later files.)
  */
 const unit = [
   "test/protocol/**/*.test.ts",
@@ -36,11 +38,10 @@ export default defineConfig({
           name: "integration",
           include: ["test/**/*.test.ts"],
           exclude: [...unit, ...interop],
-          sequence: { groupOrder: 1 },
-          poolOptions: { forks: { singleFork: true } }
+          sequence: { groupOrder: 1 }
         }
       },
-      { extends: true, test: { name: "interop", include: interop, sequence: { groupOrder: 2 }, poolOptions: { forks: { singleFork: true } } } }
+      { extends: true, test: { name: "interop", include: interop, sequence: { groupOrder: 2 } } }
     ]
   }
 })

@@ -19,7 +19,7 @@ it.scoped("a client that never completes the handshake is closed when the handsh
   Effect.gen(function* () {
     const context = yield* Layer.build(testServer({ handshakeTimeout: Duration.seconds(10) }))
     const { address } = yield* Effect.provide(RtmpServer, context)
-    const { state } = yield* openSocket(address.port).pipe(Effect.tap(({ socket }) => socket.write(Buffer.of(3)))) // C0, then silence
+    const { state } = yield* openSocket(address.port).pipe(Effect.tap(({ socket }) => Effect.sync(() => socket.write(Buffer.of(3))))) // C0, then silence
     yield* timersArmed(10_000) // the handshake timeout is running
     yield* TestClock.adjust("9 seconds")
     yield* timersArmed(10_000) // still pending after 9 s: not fired
