@@ -16,11 +16,8 @@ const unit = [
   "test/cli/**/*.test.ts",
   "test/relay/url.test.ts",
   "test/relay/supervisor.test.ts",
-  "test/server/stream.test.ts",
-  "test/server/registry.test.ts",
-  "test/server/config.test.ts",
-  "test/server/auth.test.ts",
-  "test/server/join-burst.test.ts",
+  "test/media/**/*.test.ts",
+  "test/core/**/*.test.ts",
   "test/fuzz/protocol-fuzz.test.ts"
 ]
 const interop = ["test/interop/**/*.test.ts"]

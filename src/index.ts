@@ -1,7 +1,7 @@
 /**
- * effect-rtmp as a library: compose `RtmpServerLive` (listener + registry) with a `ServerConfig` layer
- * into your own Effect program, subscribe to stream lifecycle events through `StreamRegistry`, or use
- * the sans-IO protocol codecs directly.
+ * effect-rtmp as a library: compose `RtmpServerLive` (RTMP listener + stream core) with a `ServerConfig`
+ * and an `Authorization` layer into your own Effect program, subscribe to stream lifecycle events through
+ * `StreamRegistry`, admit your own viewers through `Access`, or use the sans-IO protocol codecs directly.
  */
 export * as Amf0 from "./protocol/amf0.js"
 export * as ChunkReader from "./protocol/chunk-reader.js"
@@ -12,16 +12,19 @@ export * as Handshake from "./protocol/handshake.js"
 export * as Messages from "./protocol/messages.js"
 export { ClientSession, defaultClientOptions, type ClientEvent, type ClientSessionOptions } from "./session/client-session.js"
 export { ServerSession, type ServerSessionHandler, type SessionRequest } from "./session/server-session.js"
-export * as Auth from "./server/auth.js"
-export { Authorization, AuthDenied, type AccessRequest, type Authorizer } from "./server/auth.js"
-export { defaults as serverDefaults, ServerConfig, type ServerConfigShape } from "./server/config.js"
-export { ConnectionClosed, handleConnection } from "./server/connection.js"
-export { ListenError, RtmpServer, RtmpServerLive, type ListeningAddress } from "./server/listener.js"
-export { Player, type PlayerLimits, type PlayerTransport } from "./server/player.js"
-export { StreamBusy, StreamEvent, StreamRegistry, type StreamInfo } from "./server/registry.js"
-export { LiveStream, MediaFrame, type StreamSubscriber } from "./server/stream.js"
+export { defineWireFormat, MediaFrame, TagType, type WireFormat } from "./media/frame.js"
+export { LiveStream, type PublisherInfo, type StreamSubscriber } from "./media/stream.js"
+export { Viewer, type Sink, type ViewerLimits } from "./media/viewer.js"
+export * as Auth from "./core/auth.js"
+export { Authorization, AuthDenied, type AccessRequest, type Authorizer } from "./core/auth.js"
+export { Access, type Publishing } from "./core/access.js"
+export { ConfigError, defaults as serverDefaults, ServerConfig, type ServerConfigShape } from "./core/config.js"
+export { ConnectionLimits } from "./core/limits.js"
+export { StreamBusy, StreamEvent, StreamRegistry, type StreamInfo } from "./core/registry.js"
+export { ConnectionClosed, handleConnection } from "./rtmp/connection.js"
+export { ListenError, RtmpServer, RtmpServerLive, StreamCoreLive, type ListeningAddress } from "./rtmp/listener.js"
+export { RtmpPlaySink, RtmpPublishSink, rtmpChunks } from "./rtmp/sinks.js"
 export { RelayHealth, RelayStatus, type RelayReport } from "./relay/health.js"
 export { defaultRelayConfig, pullId, pushId, RelaysLive, type RelayConfig } from "./relay/relays.js"
 export { defaultRetryPolicy, RelayError, retryPolicy, superviseRelay, type RetryPolicyOptions } from "./relay/supervisor.js"
 export * as RtmpUrl from "./relay/url.js"
-export { cli, command } from "./cli/main.js"

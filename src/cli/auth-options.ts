@@ -5,8 +5,8 @@
  */
 import { HelpDoc, Options } from "@effect/cli"
 import { Config, Duration, Effect, Option, Redacted } from "effect"
-import { ConfigError } from "../server/config.js"
-import { type Authorizer, httpCallback, keys, open, tokens } from "../server/auth.js"
+import { ConfigError } from "../core/config.js"
+import { type Authorizer, httpCallback, keys, open, tokens } from "../core/auth.js"
 
 const invalid = (e: unknown) => HelpDoc.p(e instanceof Error ? e.message : String(e))
 

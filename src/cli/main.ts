@@ -5,12 +5,13 @@
  */
 import { Command, Options, ValidationError } from "@effect/cli"
 import { Cause, Console, Effect, Layer, Option } from "effect"
-import * as Auth from "../server/auth.js"
+import * as Auth from "../core/auth.js"
 import { type AuthFlags, authOptions, toAuthorizer } from "./auth-options.js"
 import { describeRelays, type RelayConfig, RelaysLive } from "../relay/relays.js"
 import { fromParts } from "../relay/url.js"
-import { ConfigError, ServerConfig } from "../server/config.js"
-import { RtmpServerLive } from "../server/listener.js"
+import { ConfigError, ServerConfig } from "../core/config.js"
+import { HttpServerLive } from "../http/server.js"
+import { RtmpServerLive } from "../rtmp/listener.js"
 import { normalizeArgv, type ServeOptions, serveOptions, toServerConfig } from "./options.js"
 import { type RelayFlags, relayOptions, seedRelayOptions, toRelayConfig } from "./relay-options.js"
 
@@ -22,13 +23,9 @@ const runServer = (options: ServeOptions & RelayFlags & AuthFlags, relays: Relay
     const authorizer = yield* toAuthorizer(options)
     if (Option.isSome(config.logIoDir)) yield* Effect.logInfo(`Logging raw connection I/O to ${config.logIoDir.value}`)
     for (const line of describeRelays(relays)) yield* Effect.logInfo(`Relay: ${line}`)
-    return yield* Layer.launch(
-      RelaysLive(relays).pipe(
-        Layer.provideMerge(RtmpServerLive),
-        Layer.provide(ServerConfig.layer(config)),
-        Layer.provide(Auth.layer(authorizer))
-      )
-    )
+    const server = RelaysLive(relays).pipe(Layer.provideMerge(RtmpServerLive))
+    const withHttp = config.http ? HttpServerLive.pipe(Layer.provideMerge(server)) : server
+    return yield* Layer.launch(withHttp.pipe(Layer.provide(ServerConfig.layer(config)), Layer.provide(Auth.layer(authorizer))))
   })
 
 const serveHandler = (options: ServeOptions & RelayFlags & AuthFlags) => runServer(options, toRelayConfig(options))

@@ -2,8 +2,8 @@
  * The `serve` flags, shared by every command that runs a server (`serve` now, `pull`/`push` later).
  */
 import { type Command, Options } from "@effect/cli"
-import { Duration } from "effect"
-import { defaults, type ServerConfigShape } from "../server/config.js"
+import { Config, Duration } from "effect"
+import { defaults, type ServerConfigShape } from "../core/config.js"
 
 const integer = (name: string, fallback: number, description: string) =>
   Options.integer(name).pipe(Options.withDefault(fallback), Options.withDescription(description))
@@ -74,6 +74,18 @@ export const serveOptions = {
   publisherTakeoverGraceSeconds: Options.float("publisher-takeover-grace").pipe(
     Options.withDefault(Duration.toSeconds(defaults.publisherTakeoverGrace)),
     Options.withDescription("Seconds without media after which a new publisher on the same stream takes it over")
+  ),
+  httpPort: integer("http-port", defaults.httpPort, "HTTP port: HTTP-FLV, WS-FLV, the player page, the API and /metrics (0 picks a free one)"),
+  // An absent boolean option parses as false whatever its default, so the flag is the negative one.
+  noHttp: Options.boolean("no-http").pipe(Options.withDescription("Do not serve HTTP at all")),
+  httpHost: Options.text("http-host").pipe(Options.optional, Options.withDescription("Interface for HTTP (default: --host)")),
+  httpCors: Options.text("http-cors").pipe(Options.withDefault(defaults.httpCors), Options.withDescription("Access-Control-Allow-Origin for media and the read API")),
+  httpWaitTimeout: integer("http-wait-timeout", Duration.toSeconds(defaults.httpWaitTimeout), "Seconds an HTTP/WS viewer waits for a stream that is not live yet"),
+  httpHeaderTimeout: integer("http-header-timeout", Duration.toSeconds(defaults.httpHeaderTimeout), "Seconds a client has to send its request headers"),
+  apiToken: Options.redacted("api-token").pipe(
+    Options.withFallbackConfig(Config.redacted("RTMP_API_TOKEN")),
+    Options.optional,
+    Options.withDescription("Bearer token for the API's write endpoints (env RTMP_API_TOKEN); without one they are refused")
   )
 } as const
 
@@ -104,7 +116,14 @@ export const toServerConfig = (options: ServeOptions): ServerConfigShape => ({
   publisherIdleTimeout: Duration.seconds(options.publisherIdleTimeoutSeconds),
   maxConnections: options.maxConnections,
   maxConnectionsPerIp: options.maxConnectionsPerIp,
-  publisherTakeoverGrace: Duration.seconds(options.publisherTakeoverGraceSeconds)
+  publisherTakeoverGrace: Duration.seconds(options.publisherTakeoverGraceSeconds),
+  http: !options.noHttp,
+  httpPort: options.httpPort,
+  httpHost: options.httpHost,
+  httpCors: options.httpCors,
+  httpWaitTimeout: Duration.seconds(options.httpWaitTimeout),
+  httpHeaderTimeout: Duration.seconds(options.httpHeaderTimeout),
+  apiToken: options.apiToken
 })
 
 /** Default directory for a bare `--log-io` / `-l`. */

@@ -122,3 +122,36 @@ export const inspectAudio = (payload: Uint8Array): AudioTagInfo => {
   }
   return { sequenceHeader: format === AudioFormat.AAC && payload.length >= 2 && payload[1] === 0, codec: format, enhanced: false }
 }
+
+// --- writing ------------------------------------------------------------------------------------------
+
+/** Bytes of an FLV tag header (type, size, timestamp, stream id). */
+export const FLV_TAG_HEADER_SIZE = 11
+
+/**
+ * The FLV file header with PreviousTagSize0: signature, version 1, audio/video flags, header size 9.
+ * Players (flv.js, mpegts.js, ffmpeg) read the flags to decide which tracks to wait for.
+ */
+export const encodeFlvHeader = (hasAudio: boolean, hasVideo: boolean): Buffer => {
+  const header = Buffer.from([0x46, 0x4c, 0x56, 0x01, 0, 0, 0, 0, 9, 0, 0, 0, 0])
+  header[4] = (hasAudio ? 0x04 : 0) | (hasVideo ? 0x01 : 0)
+  return header
+}
+
+/**
+ * One FLV tag followed by its PreviousTagSize: the body is the RTMP message payload as it is (FLV and
+ * RTMP share the audio, video and script-data tag formats). The timestamp is 24 bits plus an extension
+ * byte holding bits 24–31; StreamID is always 0.
+ */
+export const encodeFlvTag = (typeId: number, timestamp: number, payload: Uint8Array): Buffer => {
+  const size = payload.length
+  const tag = Buffer.allocUnsafe(FLV_TAG_HEADER_SIZE + size + 4)
+  tag[0] = typeId & 0x1f
+  tag.writeUIntBE(size, 1, 3)
+  tag.writeUIntBE(timestamp & 0xffffff, 4, 3)
+  tag[7] = (timestamp >>> 24) & 0xff
+  tag.writeUIntBE(0, 8, 3)
+  tag.set(payload, FLV_TAG_HEADER_SIZE)
+  tag.writeUInt32BE(FLV_TAG_HEADER_SIZE + size, FLV_TAG_HEADER_SIZE + size)
+  return tag
+}

@@ -7,8 +7,8 @@
 import { Deferred, Duration, Effect, Exit } from "effect"
 import { type AmfValue, AmfObject, encodeAll } from "../protocol/amf0.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
-import { StreamRegistry } from "../server/registry.js"
-import type { LiveStream, PublisherInfo } from "../server/stream.js"
+import { Access } from "../core/access.js"
+import type { LiveStream, PublisherInfo } from "../media/stream.js"
 import { createStream, openClient } from "./client.js"
 import { type AttemptControl, RelayError } from "./supervisor.js"
 import { redact, type RtmpUrl } from "./url.js"
@@ -51,7 +51,7 @@ const isSessionData = (name: AmfValue) => name === "|RtmpSampleAccess" || name =
 
 export const pullAttempt = (spec: PullSpec, settings: RelaySettings) => (control: AttemptControl) =>
   Effect.gen(function* () {
-    const registry = yield* StreamRegistry
+    const access = yield* Access
     const remote = redact(spec.remote)
     let local: LiveStream | undefined
     let early: Array<RtmpMessage> = []
@@ -95,12 +95,11 @@ export const pullAttempt = (spec: PullSpec, settings: RelaySettings) => (control
     const goLive = Effect.gen(function* () {
       yield* Deferred.await(firstMedia)
       const publisher: PublisherInfo = { connectionId: spec.id }
-      const stream = yield* registry.publish(spec.app, spec.name, publisher).pipe(
+      const { stream } = yield* access.publishTrusted(spec.app, spec.name, publisher).pipe(
         Effect.mapError(
           (busy) => new RelayError({ reason: "LocalBusy", message: `${spec.app}/${spec.name} is already published by ${busy.publisher}` })
         )
       )
-      yield* Effect.addFinalizer(() => registry.unpublish(stream, publisher))
       if (earlyMetadata !== undefined) stream.setMetadata(earlyMetadata)
       for (const message of early) stream.publishMedia(message.typeId, message.timestamp, message.payload)
       early = []

@@ -6,9 +6,11 @@
  * ends it unpublishes from the remote (FCUnpublish, deleteStream) while the connection still stands.
  */
 import { Deferred, Duration, Effect, Exit } from "effect"
-import { Player } from "../server/player.js"
-import { StreamRegistry } from "../server/registry.js"
-import { inBatch } from "../server/write-batch.js"
+import { Access } from "../core/access.js"
+import { StreamRegistry } from "../core/registry.js"
+import { Viewer } from "../media/viewer.js"
+import { RtmpPublishSink } from "../rtmp/sinks.js"
+import { inBatch } from "../transport/write-batch.js"
 import { createStream, openClient } from "./client.js"
 import type { RelaySettings } from "./pull.js"
 import { type AttemptControl, RelayError } from "./supervisor.js"
@@ -24,6 +26,7 @@ export interface PushSpec {
 export const pushAttempt = (spec: PushSpec, settings: RelaySettings) => (control: AttemptControl) =>
   Effect.gen(function* () {
     const registry = yield* StreamRegistry
+    const access = yield* Access
     const remote = redact(spec.remote)
     const source = yield* registry.lookup(spec.app, spec.name)
     if (source === undefined || !source.isLive) {
@@ -47,28 +50,23 @@ export const pushAttempt = (spec: PushSpec, settings: RelaySettings) => (control
     }).pipe(Effect.flatten)
 
     const slow = yield* Deferred.make<never, RelayError>()
-    const pusher = new Player(
-      streamId,
-      {
-        write: connection.write,
-        queuedBytes: () => connection.socket.writableLength,
-        status: () => {},
-        userControl: () => {},
-        disconnect: (reason) => Deferred.unsafeDone(slow, Exit.fail(new RelayError({ reason: "SlowRemote", message: `${remote}: ${reason}` })))
-      },
+    const clock = yield* Effect.clock
+    const sink = new RtmpPublishSink(streamId, settings.chunkSize, {
+      write: connection.write,
+      queuedBytes: () => connection.socket.writableLength,
+      disconnect: (reason) => Deferred.unsafeDone(slow, Exit.fail(new RelayError({ reason: "SlowRemote", message: `${remote}: ${reason}` })))
+    })
+    const pusher = new Viewer(
+      sink,
       { softBytes: settings.queueSoftBytes, hardBytes: settings.queueHardBytes, maxLagMillis: Duration.toMillis(settings.maxLag) },
-      "publish"
+      () => clock.unsafeCurrentTimeMillis()
     )
-    const stream = yield* registry.play(spec.app, spec.name, pusher, spec.id)
+    const stream = yield* access.playTrusted(spec.app, spec.name, pusher, spec.id)
     yield* Effect.addFinalizer(() =>
-      registry.leave(stream, pusher, spec.id).pipe(
-        Effect.zipRight(
-          Effect.sync(() => {
-            pusher.closed = true
-            if (!connection.socket.destroyed) connection.session.unpublish(streamId, spec.remote.stream)
-          })
-        )
-      )
+      Effect.sync(() => {
+        pusher.stop()
+        if (!connection.socket.destroyed) connection.session.unpublish(streamId, spec.remote.stream)
+      })
     )
     inBatch(() => pusher.start(stream))
     yield* control.markLive

@@ -4,8 +4,8 @@
  * driven by the registry's lifecycle events.
  */
 import { Duration, Effect, FiberMap, Layer, Queue, type Schedule } from "effect"
-import { ServerConfig } from "../server/config.js"
-import { StreamRegistry } from "../server/registry.js"
+import { ServerConfig } from "../core/config.js"
+import { StreamRegistry } from "../core/registry.js"
 import { RelayHealth, RelayStatus } from "./health.js"
 import { pullAttempt, type PullSpec, type RelaySettings } from "./pull.js"
 import { pushAttempt, type PushSpec } from "./push.js"

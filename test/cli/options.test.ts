@@ -3,7 +3,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { normalizeArgv, serveOptions, toServerConfig } from "../../src/cli/options.js"
-import { defaults, type ServerConfigShape } from "../../src/server/config.js"
+import { defaults, type ServerConfigShape } from "../../src/core/config.js"
 
 const parse = (args: ReadonlyArray<string>) =>
   Effect.gen(function* () {

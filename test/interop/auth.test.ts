@@ -5,9 +5,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import * as http from "node:http"
-import { type Authorizer, httpCallback, keys, layer as authLayer, signToken, tokens } from "../../src/server/auth.js"
-import { ServerConfig } from "../../src/server/config.js"
-import { RtmpServer, RtmpServerLive } from "../../src/server/listener.js"
+import { type Authorizer, httpCallback, keys, layer as authLayer, signToken, tokens } from "../../src/core/auth.js"
+import { ServerConfig } from "../../src/core/config.js"
+import { RtmpServer, RtmpServerLive } from "../../src/rtmp/listener.js"
 import { connectClient, isMedia, openStream } from "../support/client.js"
 import { ffmpegPublish, sleep } from "../support/processes.js"
 

@@ -5,7 +5,7 @@
 import { expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import * as net from "node:net"
-import { RtmpServer } from "../../src/server/listener.js"
+import { RtmpServer } from "../../src/rtmp/listener.js"
 import { connectClient, isMedia, isStatus, openStream, playAs, publishAs } from "../support/client.js"
 import { ffmpegPublish, sleep } from "../support/processes.js"
 import { testServer } from "../support/server.js"

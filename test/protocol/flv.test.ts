@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { inspectAudio, inspectVideo } from "../../src/protocol/flv.js"
+import * as fc from "fast-check"
+import { encodeFlvHeader, encodeFlvTag, inspectAudio, inspectVideo } from "../../src/protocol/flv.js"
+import { readFlv } from "../support/flv.js"
 import { hex } from "../support/hex.js"
 
 describe("video tag inspection", () => {
@@ -48,5 +50,33 @@ describe("audio tag inspection", () => {
   it("recognises Enhanced RTMP audio (Opus sequence start)", () => {
     expect(inspectAudio(hex("90 4f 70 75 73 00"))).toMatchObject({ sequenceHeader: true, codec: "Opus", enhanced: true })
     expect(inspectAudio(hex("91 4f 70 75 73 00"))).toMatchObject({ sequenceHeader: false, codec: "Opus" })
+  })
+})
+
+describe("FLV writer", () => {
+  it("file header: signature, version 1, flags, header size 9, PreviousTagSize0 (FLV spec E.2, E.3)", () => {
+    expect(encodeFlvHeader(true, true).toString("hex")).toBe("464c5601050000000900000000")
+    expect(encodeFlvHeader(false, true)[4]).toBe(0x01)
+    expect(encodeFlvHeader(true, false)[4]).toBe(0x04)
+  })
+
+  it("tag: type, 24-bit size, timestamp with its extension byte, stream id 0, body, PreviousTagSize", () => {
+    const tag = encodeFlvTag(9, 0x12345678, Buffer.from([0x17, 0x01, 0xaa]))
+    expect(tag.toString("hex")).toBe("09" + "000003" + "345678" + "12" + "000000" + "1701aa" + "0000000e")
+  })
+
+  it("round trip through an independent reader, for any type, timestamp and body", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ type: fc.constantFrom(8, 9, 18), timestamp: fc.nat({ max: 0xffffffff }), data: fc.uint8Array({ maxLength: 300 }) }), { maxLength: 20 }),
+        (tags) => {
+          const file = Buffer.concat([encodeFlvHeader(true, true), ...tags.map((t) => encodeFlvTag(t.type, t.timestamp, t.data))])
+          const read = readFlv(file)
+          expect(read.map((t) => [t.type, t.timestamp, Buffer.from(t.data).toString("hex")])).toEqual(
+            tags.map((t) => [t.type, t.timestamp, Buffer.from(t.data).toString("hex")])
+          )
+        }
+      )
+    )
   })
 })

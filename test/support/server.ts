@@ -2,10 +2,10 @@ import { Effect, Layer, Logger, LogLevel } from "effect"
 import { defaultRelayConfig, type RelayConfig, RelaysLive } from "../../src/relay/relays.js"
 import { RelayHealth } from "../../src/relay/health.js"
 import { retryPolicy } from "../../src/relay/supervisor.js"
-import { type Authorizer, layer as authLayer, open } from "../../src/server/auth.js"
-import { ServerConfig, type ServerConfigShape } from "../../src/server/config.js"
-import { RtmpServer, RtmpServerLive } from "../../src/server/listener.js"
-import { StreamRegistry } from "../../src/server/registry.js"
+import { type Authorizer, layer as authLayer, open } from "../../src/core/auth.js"
+import { ServerConfig, type ServerConfigShape } from "../../src/core/config.js"
+import { RtmpServer, RtmpServerLive } from "../../src/rtmp/listener.js"
+import { StreamRegistry } from "../../src/core/registry.js"
 
 const quiet = Logger.minimumLogLevel(process.env.RTMP_TEST_LOG === "1" ? LogLevel.Debug : LogLevel.Error)
 

@@ -20,6 +20,8 @@ export interface AccessRequest {
   readonly query: string
   readonly remoteAddress: string
   readonly connectionId: string
+  /** How the client came: `rtmp`, `http-flv`, `ws-flv`, … (told to HTTP callbacks as `protocol`). */
+  readonly protocol: string
 }
 
 export interface PublishGrant {
@@ -101,7 +103,7 @@ export const tokens = (secret: Redacted.Redacted<string>, protectPlay: boolean):
 
 /**
  * Asks an HTTP endpoint, as nginx-rtmp's on_publish/on_play do: a form POST with call, app, name, addr,
- * clientid and the client's query arguments. 2xx allows; any other status, an error or a timeout denies.
+ * clientid, protocol and the client's query arguments. 2xx allows; any other status, an error or a timeout denies.
  */
 export const httpCallback = (url: string, timeout: Duration.Duration): Authorizer => {
   const ask = (call: "publish" | "play", request: AccessRequest) =>
@@ -113,6 +115,7 @@ export const httpCallback = (url: string, timeout: Duration.Duration): Authorize
         body.set("name", request.name)
         body.set("addr", request.remoteAddress)
         body.set("clientid", request.connectionId)
+        body.set("protocol", request.protocol)
         const response = await fetch(url, { method: "POST", body, signal, redirect: "manual" })
         return response.status
       },

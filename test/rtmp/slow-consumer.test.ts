@@ -5,7 +5,7 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import { RtmpServer } from "../../src/server/listener.js"
+import { RtmpServer } from "../../src/rtmp/listener.js"
 import { connectClient, isStatus, openStream, type TestClient } from "../support/client.js"
 import { sleep } from "../support/processes.js"
 import { testServer } from "../support/server.js"

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import type * as net from "node:net"
-import { batchedWrite, inBatch } from "../../src/server/write-batch.js"
+import { batchedWrite, inBatch } from "../../src/transport/write-batch.js"
 
 /** Records cork/uncork/write calls in order, standing in for a net.Socket. */
 const fakeSocket = () => {

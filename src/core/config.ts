@@ -2,7 +2,7 @@
  * Every tunable of the server, with safe defaults. Built from CLI flags, from the environment
  * (`RTMP_PORT`, `RTMP_GOP_CACHE`, …) through `Config`, or from a partial object by embedders.
  */
-import { Config, ConfigProvider, Context, Data, Duration, Effect, Layer, Option } from "effect"
+import { Config, ConfigProvider, Context, Data, Duration, Effect, Layer, Option, type Redacted } from "effect"
 
 export interface ServerConfigShape {
   /** Interface to listen on. */
@@ -55,6 +55,20 @@ export interface ServerConfigShape {
   readonly maxConnectionsPerIp: number
   /** A new publisher takes a live stream over when the current one has sent no media this long. */
   readonly publisherTakeoverGrace: Duration.Duration
+  /** Serve HTTP (HTTP-FLV, WS-FLV, the player page, the API, metrics). */
+  readonly http: boolean
+  /** HTTP port (0 picks a free port). */
+  readonly httpPort: number
+  /** Interface for HTTP; `host` when absent. */
+  readonly httpHost: Option.Option<string>
+  /** `Access-Control-Allow-Origin` for media and read endpoints. */
+  readonly httpCors: string
+  /** How long an HTTP/WS viewer waits for a stream that is not live yet. */
+  readonly httpWaitTimeout: Duration.Duration
+  /** Time a client has to send its request headers (slowloris). */
+  readonly httpHeaderTimeout: Duration.Duration
+  /** Bearer token for the API's write endpoints; without one they are refused. */
+  readonly apiToken: Option.Option<Redacted.Redacted<string>>
 }
 
 export const defaults: ServerConfigShape = {
@@ -82,7 +96,14 @@ export const defaults: ServerConfigShape = {
   publisherIdleTimeout: Duration.seconds(30),
   maxConnections: 10_000,
   maxConnectionsPerIp: 2_000,
-  publisherTakeoverGrace: Duration.seconds(3)
+  publisherTakeoverGrace: Duration.seconds(3),
+  http: true,
+  httpPort: 8080,
+  httpHost: Option.none(),
+  httpCors: "*",
+  httpWaitTimeout: Duration.seconds(30),
+  httpHeaderTimeout: Duration.seconds(10),
+  apiToken: Option.none()
 }
 
 /**
@@ -133,11 +154,12 @@ const ranges: ReadonlyArray<readonly [NumericSetting, number, number]> = [
   ["playerQueueSoftBytes", 1, Number.MAX_SAFE_INTEGER],
   ["playerQueueHardBytes", 1, Number.MAX_SAFE_INTEGER],
   ["maxConnections", 1, Number.MAX_SAFE_INTEGER],
-  ["maxConnectionsPerIp", 1, Number.MAX_SAFE_INTEGER]
+  ["maxConnectionsPerIp", 1, Number.MAX_SAFE_INTEGER],
+  ["httpPort", 0, 65535]
 ]
 
 /** Durations that must be positive; the others may be 0 (off, or at once). */
-const positiveDurations: ReadonlyArray<DurationSetting> = ["handshakeTimeout", "playerMaxLag", "pingInterval", "pingTimeout"]
+const positiveDurations: ReadonlyArray<DurationSetting> = ["handshakeTimeout", "playerMaxLag", "pingInterval", "pingTimeout", "httpWaitTimeout", "httpHeaderTimeout"]
 const durations: ReadonlyArray<DurationSetting> = [...positiveDurations, "shutdownTimeout", "publisherIdleTimeout", "publisherTakeoverGrace"]
 
 const problem = (config: ServerConfigShape): ConfigError | undefined => {
@@ -193,5 +215,12 @@ const fromConfig = Config.all({
   publisherIdleTimeout: Config.duration("publisher_idle_timeout").pipe(Config.withDefault(defaults.publisherIdleTimeout)),
   maxConnections: Config.integer("max_connections").pipe(Config.withDefault(defaults.maxConnections)),
   maxConnectionsPerIp: Config.integer("max_connections_per_ip").pipe(Config.withDefault(defaults.maxConnectionsPerIp)),
-  publisherTakeoverGrace: Config.duration("publisher_takeover_grace").pipe(Config.withDefault(defaults.publisherTakeoverGrace))
+  publisherTakeoverGrace: Config.duration("publisher_takeover_grace").pipe(Config.withDefault(defaults.publisherTakeoverGrace)),
+  http: Config.boolean("http").pipe(Config.withDefault(defaults.http)),
+  httpPort: Config.integer("http_port").pipe(Config.withDefault(defaults.httpPort)),
+  httpHost: Config.option(Config.string("http_host")),
+  httpCors: Config.string("http_cors").pipe(Config.withDefault(defaults.httpCors)),
+  httpWaitTimeout: Config.duration("http_wait_timeout").pipe(Config.withDefault(defaults.httpWaitTimeout)),
+  httpHeaderTimeout: Config.duration("http_header_timeout").pipe(Config.withDefault(defaults.httpHeaderTimeout)),
+  apiToken: Config.option(Config.redacted("api_token"))
 })

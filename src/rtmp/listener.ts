@@ -6,10 +6,13 @@
  */
 import { Data, Effect, FiberSet, Layer } from "effect"
 import * as net from "node:net"
-import { Authorization, open } from "./auth.js"
-import { ServerConfig } from "./config.js"
+import { Access } from "../core/access.js"
+import { Authorization, open } from "../core/auth.js"
+import { Connections } from "../core/connections.js"
+import { ConnectionLimits } from "../core/limits.js"
+import { ServerConfig } from "../core/config.js"
 import { handleConnection } from "./connection.js"
-import { StreamRegistry } from "./registry.js"
+import { StreamRegistry } from "../core/registry.js"
 
 /** The listener could not start; `message` is one line for the user that names the flag to change. */
 export class ListenError extends Data.TaggedError("ListenError")<{
@@ -69,37 +72,28 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
     // Connections are interrupted (and their finalizers run) when this FiberSet's scope closes, which
     // happens after the listener below has stopped accepting.
     const connections = yield* FiberSet.make()
-    const runConnection = yield* FiberSet.runtime(connections)<ServerConfig | StreamRegistry | Authorization>()
+    const runConnection = yield* FiberSet.runtime(connections)<ServerConfig | Access | Connections>()
+    const limits = yield* ConnectionLimits
     const server = net.createServer({ noDelay: true, pauseOnConnect: false })
     let nextId = 0
     let active = 0
-    const perIp = new Map<string, number>()
     server.on("connection", (socket) => {
       const id = `c${++nextId}`
       const ip = socket.remoteAddress ?? "unknown"
-      const fromIp = perIp.get(ip) ?? 0
-      const limit =
-        active >= config.maxConnections
-          ? `max-connections (${config.maxConnections})`
-          : fromIp >= config.maxConnectionsPerIp
-            ? `max-connections-per-ip (${config.maxConnectionsPerIp})`
-            : undefined
-      if (limit !== undefined) {
+      const admission = limits.unsafeAdmit(ip)
+      if (typeof admission === "string") {
         socket.destroy()
         runConnection(
-          Effect.logWarning(`Connection refused: limit ${limit} reached`).pipe(
+          Effect.logWarning(`Connection refused: limit ${admission} reached`).pipe(
             Effect.annotateLogs({ connection: id, remote: `${ip}:${socket.remotePort}` })
           )
         )
         return
       }
       active++
-      perIp.set(ip, fromIp + 1)
       socket.once("close", () => {
         active--
-        const left = (perIp.get(ip) ?? 1) - 1
-        if (left === 0) perIp.delete(ip)
-        else perIp.set(ip, left)
+        admission.release()
       })
       socket.setNoDelay(true)
       runConnection(handleConnection(socket, id))
@@ -123,8 +117,19 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
 }) {}
 
 /**
- * The whole server: listener plus registry, with the registry also exposed for relays and embedders.
+ * The stream core every input and output shares: the registry, access decisions and connection limits.
  * Needs a `ServerConfig` and an `Authorization` (e.g. `Auth.layer(Auth.open)`).
  */
-export const RtmpServerLive: Layer.Layer<RtmpServer | StreamRegistry, ListenError, ServerConfig | Authorization> =
-  RtmpServer.Default.pipe(Layer.provideMerge(StreamRegistry.Default))
+export const StreamCoreLive: Layer.Layer<StreamRegistry | Access | ConnectionLimits | Connections, never, ServerConfig | Authorization> =
+  Layer.mergeAll(Access.Default, ConnectionLimits.Default, Connections.Default).pipe(Layer.provideMerge(StreamRegistry.Default))
+
+/**
+ * The whole RTMP server: listener plus the stream core, with the registry also exposed for relays and
+ * embedders. Needs a `ServerConfig` and an `Authorization` (e.g. `Auth.layer(Auth.open)`).
+ */
+export const RtmpServerLive: Layer.Layer<
+  RtmpServer | StreamRegistry | Access | ConnectionLimits | Connections,
+  ListenError,
+  ServerConfig | Authorization
+> =
+  RtmpServer.Default.pipe(Layer.provideMerge(StreamCoreLive))

@@ -1,7 +1,7 @@
 /** Settings are checked once at start-up; a bad one is a typed ConfigError naming its flag, never a defect. */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Layer } from "effect"
-import { defaults, flagOf, ServerConfig, validate } from "../../src/server/config.js"
+import { defaults, flagOf, ServerConfig, validate } from "../../src/core/config.js"
 
 const problem = (overrides: Partial<typeof defaults>) => Effect.runSync(Effect.either(validate({ ...defaults, ...overrides })))
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { amfObject, type AmfObject, decodeAll } from "../../src/protocol/amf0.js"
 import { ChunkReader, type RtmpMessage } from "../../src/protocol/chunk-reader.js"
-import { Player, type PlayerTransport } from "../../src/server/player.js"
-import { LiveStream } from "../../src/server/stream.js"
+import { Viewer, type ViewerLimits } from "../../src/media/viewer.js"
+import { RtmpPlaySink, type PlayerAnnouncements, type RtmpTransport } from "../../src/rtmp/sinks.js"
+import { LiveStream } from "../../src/media/stream.js"
 
 const CHUNK = 4096
 const limits = { softBytes: 1000, hardBytes: 5000, maxLagMillis: 60_000 }
@@ -15,14 +16,25 @@ const fakeTransport = () => {
   const statuses: Array<string> = []
   const controls: Array<number> = []
   const state = { queued: 0, disconnected: "" }
-  const transport: PlayerTransport = {
+  const announce: PlayerAnnouncements = {
+    status: (_id, _level, code) => void statuses.push(code),
+    userControl: (c) => void controls.push(c.event)
+  }
+  const transport: RtmpTransport & { announce: PlayerAnnouncements } = {
     write: (bytes) => void reader.push(bytes, (m) => void messages.push({ ...m, payload: Buffer.from(m.payload) })),
     queuedBytes: () => state.queued,
-    status: (_id, _level, code) => void statuses.push(code),
-    userControl: (c) => void controls.push(c.event),
-    disconnect: (reason) => void (state.disconnected = reason)
+    disconnect: (reason) => void (state.disconnected = reason),
+    announce
   }
   return { transport, messages, statuses, controls, state }
+}
+
+/** An RTMP player of `stream` on message stream 1: a `Viewer` with the RTMP play sink, joined and started. */
+const attach = (stream: LiveStream, transport: RtmpTransport & { announce: PlayerAnnouncements }, viewerLimits: ViewerLimits) => {
+  const viewer = new Viewer(new RtmpPlaySink(1, CHUNK, transport, transport.announce), viewerLimits)
+  stream.players.add(viewer)
+  viewer.start(stream)
+  return viewer
 }
 
 const VIDEO_HEADER = Buffer.from([0x17, 0x00, 0, 0, 0, 1])
@@ -40,7 +52,7 @@ const kinds = (messages: ReadonlyArray<RtmpMessage>) =>
     return b1 === 0 ? "vsh" : `${b0 === 0x17 ? "K" : "i"}${m.payload[5]}`
   })
 
-const newStream = (gop = true) => new LiveStream("live", "s", CHUNK, { enabled: gop, maxFrames: 100, maxBytes: 10_000 })
+const newStream = (gop = true) => new LiveStream("live", "s", { enabled: gop, maxFrames: 100, maxBytes: 10_000 })
 
 const publishGop = (stream: LiveStream, start: number) => {
   stream.publishMedia(9, start, key(start))
@@ -49,7 +61,7 @@ const publishGop = (stream: LiveStream, start: number) => {
   stream.publishMedia(9, start + 80, inter(start + 2))
 }
 
-describe("LiveStream and Player", () => {
+describe("LiveStream and Viewer (RTMP play sink)", () => {
   it("a late joiner gets metadata, sequence headers, then the cached GOP from its keyframe", () => {
     const stream = newStream()
     stream.startPublishing({ connectionId: "p" })
@@ -59,9 +71,7 @@ describe("LiveStream and Player", () => {
     publishGop(stream, 0)
     publishGop(stream, 200)
     const { transport, messages } = fakeTransport()
-    const player = new Player(1, transport, limits)
-    stream.players.add(player)
-    player.start(stream)
+    attach(stream, transport, limits)
     expect(kinds(messages)).toEqual(["onMetaData", "vsh", "ash", "K200", "a200", "i201", "i202"])
     // Metadata at 0 (libavformat reads onMetaData as stream properties only at 0); headers at the GOP's time.
     expect(messages.slice(0, 3).map((m) => m.timestamp)).toEqual([0, 200, 200])
@@ -77,9 +87,7 @@ describe("LiveStream and Player", () => {
     stream.publishMedia(9, 0, VIDEO_HEADER)
     publishGop(stream, 0)
     const { transport, messages } = fakeTransport()
-    const player = new Player(1, transport, limits)
-    stream.players.add(player)
-    player.start(stream)
+    attach(stream, transport, limits)
     stream.publishMedia(8, 100, audio(1))
     stream.publishMedia(9, 120, inter(9))
     expect(messages).toEqual([])
@@ -93,9 +101,7 @@ describe("LiveStream and Player", () => {
     stream.startPublishing({ connectionId: "p" })
     stream.publishMedia(8, 0, AUDIO_HEADER)
     const { transport, messages } = fakeTransport()
-    const player = new Player(1, transport, limits)
-    stream.players.add(player)
-    player.start(stream)
+    attach(stream, transport, limits)
     stream.publishMedia(8, 23, audio(1))
     stream.publishMedia(8, 46, audio(2))
     expect(kinds(messages)).toEqual(["ash", "a1", "a2"])
@@ -105,8 +111,7 @@ describe("LiveStream and Player", () => {
     const stream = newStream()
     stream.startPublishing({ connectionId: "p" })
     const { transport, messages } = fakeTransport()
-    const player = new Player(1, transport, limits)
-    stream.players.add(player)
+    attach(stream, transport, limits)
     const times = [0xfffff0, 0xffffff, 0x1000000, 0xfffffff0, 0x00000010]
     stream.publishMedia(9, times[0] as number, key(1))
     for (const t of times.slice(1)) stream.publishMedia(9, t, inter(2))
@@ -117,8 +122,7 @@ describe("LiveStream and Player", () => {
     const stream = newStream()
     stream.startPublishing({ connectionId: "p" })
     const { transport, messages, state } = fakeTransport()
-    const player = new Player(1, transport, limits)
-    stream.players.add(player)
+    const player = attach(stream, transport, limits)
     publishGop(stream, 0)
     expect(kinds(messages)).toEqual(["K0", "a0", "i1", "i2"])
     state.queued = 2000 // over the soft limit
@@ -139,8 +143,7 @@ describe("LiveStream and Player", () => {
     const stream = newStream()
     stream.startPublishing({ connectionId: "p" })
     const { transport, state } = fakeTransport()
-    const player = new Player(1, transport, { ...limits, maxLagMillis: -1 })
-    stream.players.add(player)
+    attach(stream, transport, { ...limits, maxLagMillis: -1 })
     publishGop(stream, 0)
     state.queued = 2000
     stream.publishMedia(9, 120, inter(3))
@@ -154,9 +157,7 @@ describe("LiveStream and Player", () => {
     stream.publishMedia(9, 0, VIDEO_HEADER)
     publishGop(stream, 0)
     const { transport, messages, statuses, controls } = fakeTransport()
-    const player = new Player(1, transport, limits)
-    stream.players.add(player)
-    player.start(stream)
+    attach(stream, transport, limits)
     stream.stopPublishing()
     expect(statuses).toEqual(["NetStream.Play.UnpublishNotify"])
     expect(controls).toEqual([1]) // StreamEOF
@@ -172,7 +173,7 @@ describe("LiveStream and Player", () => {
   })
 
   it("bounds the GOP cache by frames and bytes and never caches a partial GOP", () => {
-    const stream = new LiveStream("live", "s", CHUNK, { enabled: true, maxFrames: 3, maxBytes: 10_000 })
+    const stream = new LiveStream("live", "s", { enabled: true, maxFrames: 3, maxBytes: 10_000 })
     stream.startPublishing({ connectionId: "p" })
     stream.publishMedia(9, 0, key(1))
     stream.publishMedia(9, 40, inter(2))
@@ -191,7 +192,7 @@ describe("LiveStream and Player", () => {
     stream.startPublishing({ connectionId: "p" })
     const seen: Array<Buffer> = []
     const transport = { ...fakeTransport().transport, write: (b: Buffer) => void seen.push(b) }
-    for (let i = 0; i < 3; i++) stream.players.add(new Player(1, transport, limits))
+    for (let i = 0; i < 3; i++) attach(stream, transport, limits)
     stream.publishMedia(9, 0, key(1))
     expect(seen).toHaveLength(3)
     expect(seen[0]).toBe(seen[1])
@@ -202,8 +203,7 @@ describe("LiveStream and Player", () => {
     const stream = newStream()
     stream.startPublishing({ connectionId: "p" })
     const { transport, messages } = fakeTransport()
-    const player = new Player(1, transport, limits)
-    stream.players.add(player)
+    const player = attach(stream, transport, limits)
     publishGop(stream, 0)
     player.setReceiveVideo(stream, false)
     stream.publishMedia(9, 120, inter(3))
@@ -221,8 +221,7 @@ describe("LiveStream and Player", () => {
     const stream = newStream()
     stream.startPublishing({ connectionId: "p" })
     const { transport, messages } = fakeTransport()
-    const player = new Player(1, transport, limits)
-    stream.players.add(player)
+    attach(stream, transport, limits)
     stream.publishMedia(9, 0, key(1))
     stream.publishData(Buffer.from([0x02, 0x00, 0x0a, ...Buffer.from("onCuePoint")]), 10)
     expect(kinds(messages)).toEqual(["K1", "onCuePoint"])
@@ -235,9 +234,7 @@ describe("LiveStream and Player", () => {
     stream.publishMedia(9, 0, VIDEO_HEADER)
     publishGop(stream, 5000)
     const { transport, messages, statuses } = fakeTransport()
-    const player = new Player(1, transport, limits)
-    stream.players.add(player)
-    player.start(stream)
+    attach(stream, transport, limits)
     messages.length = 0
     const previous = stream.takeOver({ connectionId: "new" })
     expect(previous?.connectionId).toBe("old")
@@ -257,9 +254,7 @@ describe("LiveStream and Player", () => {
     stream.publishMedia(8, 0, AUDIO_HEADER)
     publishGop(stream, 0)
     const { transport, messages } = fakeTransport()
-    const player = new Player(1, transport, limits)
-    stream.players.add(player)
-    player.start(stream)
+    attach(stream, transport, limits)
     expect(kinds(messages).slice(0, 2)).toEqual(["vsh", "ash"])
     messages.length = 0
     stream.takeOver({ connectionId: "same" })

@@ -4,8 +4,8 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger, LogLevel } from "effect"
-import { type Authorizer, open } from "../../src/server/auth.js"
-import { RtmpServer } from "../../src/server/listener.js"
+import { type Authorizer, open } from "../../src/core/auth.js"
+import { RtmpServer } from "../../src/rtmp/listener.js"
 import { connectClient, isStatus, openStream, playAs } from "../support/client.js"
 import { testServer } from "../support/server.js"
 

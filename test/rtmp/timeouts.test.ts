@@ -2,7 +2,7 @@
 import { expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, TestClock } from "effect"
 import * as net from "node:net"
-import { RtmpServer } from "../../src/server/listener.js"
+import { RtmpServer } from "../../src/rtmp/listener.js"
 import { eventually, timersArmed } from "../support/poll.js"
 import { testServer } from "../support/server.js"
 

@@ -4,20 +4,22 @@
  * whatever ends it. Bytes are handled synchronously in the socket's `data` listener (sans-IO session);
  * decisions that need the registry run in the control fiber, one at a time, in order.
  */
-import { Cause, Data, Deferred, Duration, Effect, Exit, Metric, Queue } from "effect"
+import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, Metric, Queue, Scope } from "effect"
 import type * as net from "node:net"
 import { AmfObject, encodeAll } from "../protocol/amf0.js"
+import { Access } from "../core/access.js"
+import { Connections } from "../core/connections.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { isProtocolError, type ProtocolError } from "../protocol/errors.js"
 import { ServerHandshake } from "../protocol/handshake.js"
 import { ServerSession, type SessionRequest } from "../session/server-session.js"
-import { type AccessRequest, Authorization } from "./auth.js"
-import { ServerConfig } from "./config.js"
-import { openIoLog } from "./log-io.js"
-import { batchedWrite, inBatch } from "./write-batch.js"
-import { Player } from "./player.js"
-import { StreamRegistry } from "./registry.js"
-import type { LiveStream, PublisherInfo } from "./stream.js"
+import type { AccessRequest } from "../core/auth.js"
+import { ServerConfig } from "../core/config.js"
+import { openIoLog } from "../transport/log-io.js"
+import { batchedWrite, inBatch } from "../transport/write-batch.js"
+import type { LiveStream, PublisherInfo } from "../media/stream.js"
+import { Viewer } from "../media/viewer.js"
+import { RtmpPlaySink } from "./sinks.js"
 
 export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
   readonly reason: "PeerClosed" | "SocketError" | "SlowPlayer" | "Rejected" | "ShuttingDown" | "PingTimeout" | "PublisherIdle" | "TakenOver"
@@ -32,7 +34,9 @@ const protocolErrors = Metric.counter("rtmp_protocol_errors_total")
 /** Protocol errors end the connection as expected failures; anything else thrown is a bug (a defect). */
 const exitFor = (cause: unknown): Exit.Exit<never, ConnectionError> => (isProtocolError(cause) ? Exit.fail(cause) : Exit.die(cause))
 
+/** A publish or play on one message stream, held in its own scope: closing it leaves the registry. */
 interface Publishing {
+  readonly scope: Scope.CloseableScope
   readonly stream: LiveStream
   readonly info: PublisherInfo
   /** The name the client published to (a key, when keys map to public names). */
@@ -40,16 +44,19 @@ interface Publishing {
 }
 
 interface Playing {
+  readonly scope: Scope.CloseableScope
   readonly stream: LiveStream
-  readonly player: Player
+  readonly viewer: Viewer
 }
 
 /** Serves one connection until it closes; never fails (errors are logged and end only this connection). */
 export const handleConnection = (socket: net.Socket, connectionId: string) =>
   Effect.gen(function* () {
     const config = yield* ServerConfig
-    const registry = yield* StreamRegistry
-    const auth = yield* Authorization
+    const access = yield* Access
+    const connections = yield* Connections
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
     yield* Metric.increment(connectionsTotal)
     const ioLog = yield* openIoLog(config.logIoDir, connectionId)
 
@@ -163,15 +170,31 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
       }
     )
 
+    yield* connections.register({
+      id: connectionId,
+      remote: `${socket.remoteAddress}:${socket.remotePort}`,
+      protocol: "rtmp",
+      connectedAt: now(),
+      role: () => (publishing.size > 0 ? "publisher" : playing.size > 0 ? "player" : "connecting"),
+      stream: () => (publishing.values().next().value ?? playing.values().next().value)?.stream.key,
+      bytesIn: () => session.reader.bytesRead,
+      bytesOut: () => socket.bytesWritten,
+      queuedBytes: () => socket.writableLength,
+      droppedFrames: () => [...playing.values()].reduce((sum, entry) => sum + entry.viewer.droppedFrames, 0),
+      kick: (reason) => fail(new ConnectionClosed({ reason: "Rejected", message: reason }))
+    })
+
     const playerTransport = {
       write,
       queuedBytes: () => socket.writableLength,
-      status: (streamId: number, level: "status" | "error", code: string, description: string) =>
-        session.sendStatus(streamId, level, code, description),
-      userControl: (control: Parameters<ServerSession["sendUserControl"]>[0]) => session.sendUserControl(control),
       disconnect: (reason: string) => fail(new ConnectionClosed({ reason: "SlowPlayer", message: reason }))
     }
-    const playerLimits = {
+    const announcements = {
+      status: (streamId: number, level: "status" | "error", code: string, description: string) =>
+        session.sendStatus(streamId, level, code, description),
+      userControl: (control: Parameters<ServerSession["sendUserControl"]>[0]) => session.sendUserControl(control)
+    }
+    const viewerLimits = {
       softBytes: config.playerQueueSoftBytes,
       hardBytes: config.playerQueueHardBytes,
       maxLagMillis: Duration.toMillis(config.playerMaxLag)
@@ -181,7 +204,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
       const entry = publishing.get(streamId)
       if (entry === undefined) return false
       publishing.delete(streamId)
-      yield* registry.unpublish(entry.stream, entry.info)
+      yield* Scope.close(entry.scope, Exit.void)
       yield* Effect.logInfo(`Unpublished ${entry.stream.key}`)
       return true
     })
@@ -190,8 +213,8 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
       const entry = playing.get(streamId)
       if (entry === undefined) return
       playing.delete(streamId)
-      entry.player.closed = true
-      yield* registry.leave(entry.stream, entry.player, connectionId)
+      entry.viewer.stop()
+      yield* Scope.close(entry.scope, Exit.void)
       yield* Effect.logInfo(`Stopped playing ${entry.stream.key}`)
     })
 
@@ -212,7 +235,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
         const before = session.reader.bytesRead
         yield* Effect.sleep(config.pingInterval)
         if (session.reader.bytesRead !== before) continue
-        session.sendUserControl({ event: 6, timestamp: Date.now() >>> 0 })
+        session.sendUserControl({ event: 6, timestamp: (yield* Clock.currentTimeMillis) >>> 0 })
         yield* Effect.sleep(config.pingTimeout)
         if (session.reader.bytesRead === before) {
           return yield* new ConnectionClosed({
@@ -248,7 +271,8 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
       name,
       query,
       remoteAddress: socket.remoteAddress ?? "",
-      connectionId
+      connectionId,
+      protocol: "rtmp"
     })
 
     /** Why a publish or play cannot be served, or `undefined` when it can. */
@@ -280,28 +304,26 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
             session.sendStatus(streamId, "error", "NetStream.Publish.BadName", refusal ?? "")
             return yield* reject(`publish refused: ${refusal}`)
           }
-          const allowed = yield* auth.publish(accessRequest(app, name, request.query)).pipe(Effect.either)
-          if (allowed._tag === "Left") {
-            // The requested name may be a secret key: it is never logged.
-            session.sendStatus(streamId, "error", "NetStream.Publish.BadName", "publish denied")
-            yield* Effect.logWarning(`Publish denied on app '${app}': ${allowed.left.reason}`)
-            return yield* reject("publish denied")
-          }
-          const { name: publicName, credential } = allowed.right
           yield* stopPublishing(streamId)
           yield* stopPlaying(streamId)
-          const info: PublisherInfo = {
-            connectionId,
-            credential,
-            kick: (reason) => fail(new ConnectionClosed({ reason: "TakenOver", message: reason }))
-          }
-          const result = yield* registry.publish(app, publicName, info).pipe(Effect.either)
+          const scope = yield* Scope.make()
+          const kick = (reason: string) => fail(new ConnectionClosed({ reason: "TakenOver", message: reason }))
+          const result = yield* access.publish(accessRequest(app, name, request.query), kick).pipe(Scope.extend(scope), Effect.either)
           if (result._tag === "Left") {
-            session.sendStatus(streamId, "error", "NetStream.Publish.BadName", `${app}/${publicName} is already being published`)
-            yield* Effect.logWarning(`Publish refused: ${app}/${publicName} is already published by ${result.left.publisher}`)
+            yield* Scope.close(scope, Exit.void)
+            const error = result.left
+            if (error._tag === "AuthDenied") {
+              // The requested name may be a secret key: it is never logged.
+              session.sendStatus(streamId, "error", "NetStream.Publish.BadName", "publish denied")
+              yield* Effect.logWarning(`Publish denied on app '${app}': ${error.reason}`)
+              return yield* reject("publish denied")
+            }
+            session.sendStatus(streamId, "error", "NetStream.Publish.BadName", `${app}/${error.name} is already being published`)
+            yield* Effect.logWarning(`Publish refused: ${app}/${error.name} is already published by ${error.publisher}`)
             return yield* reject("stream already published")
           }
-          publishing.set(streamId, { stream: result.right, info, requestedName: name })
+          const { stream, publisher: info, name: publicName } = result.right
+          publishing.set(streamId, { scope, stream, info, requestedName: name })
           session.sendUserControl({ event: 0, streamId })
           session.sendStatus(streamId, "status", "NetStream.Publish.Start", `${publicName} is now published`)
           yield* Effect.logInfo(`Publishing ${app}/${publicName} (${request.publishType})`)
@@ -314,15 +336,18 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
             session.sendStatus(streamId, "error", "NetStream.Play.Failed", refusal ?? "")
             return yield* reject(`play refused: ${refusal}`)
           }
-          const denied = yield* auth.play(accessRequest(app, name, request.query)).pipe(Effect.flip, Effect.option)
-          if (denied._tag === "Some") {
-            session.sendStatus(streamId, "error", "NetStream.Play.Failed", "play denied")
-            yield* Effect.logWarning(`Play denied on app '${app}': ${denied.value.reason}`)
-            return yield* reject("play denied")
-          }
           yield* stopPlaying(streamId)
           yield* stopPublishing(streamId)
-          const player = new Player(streamId, playerTransport, playerLimits)
+          const viewer = new Viewer(new RtmpPlaySink(streamId, config.chunkSize, playerTransport, announcements), viewerLimits, now)
+          const scope = yield* Scope.make()
+          const joined = yield* access.play(accessRequest(app, name, request.query), viewer).pipe(Scope.extend(scope), Effect.either)
+          if (joined._tag === "Left") {
+            yield* Scope.close(scope, Exit.void)
+            session.sendStatus(streamId, "error", "NetStream.Play.Failed", "play denied")
+            yield* Effect.logWarning(`Play denied on app '${app}': ${joined.left.reason}`)
+            return yield* reject("play denied")
+          }
+          const stream = joined.right
           session.sendUserControl({ event: 0, streamId })
           session.sendStatus(streamId, "status", "NetStream.Play.Reset", `Playing and resetting ${name}`)
           session.sendStatus(streamId, "status", "NetStream.Play.Start", `Started playing ${name}`)
@@ -330,9 +355,8 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
           // demuxer turns script data with a name it does not know into a phantom data stream.
           // `|RtmpSampleAccess` at timestamp 0 is a name it knows and skips.
           session.sendData(streamId, ["|RtmpSampleAccess", true, true])
-          const stream = yield* registry.play(app, name, player, connectionId)
-          playing.set(streamId, { stream, player })
-          inBatch(() => player.start(stream)) // the GOP burst goes out as one writev
+          playing.set(streamId, { scope, stream, viewer })
+          inBatch(() => viewer.start(stream)) // the GOP burst goes out as one writev
           yield* Effect.logInfo(`Playing ${app}/${name}${stream.isLive ? "" : " (waiting for a publisher)"}`)
           return
         }
@@ -352,14 +376,14 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
         case "ReceiveMedia": {
           const entry = playing.get(request.streamId)
           if (entry === undefined) return
-          if (request.kind === "audio") entry.player.receiveAudio = request.enabled
-          else entry.player.setReceiveVideo(entry.stream, request.enabled)
+          if (request.kind === "audio") entry.viewer.receiveAudio = request.enabled
+          else entry.viewer.setReceiveVideo(entry.stream, request.enabled)
           return
         }
         case "Pause": {
           const entry = playing.get(request.streamId)
           if (entry === undefined) return
-          entry.player.setPaused(entry.stream, request.paused)
+          entry.viewer.setPaused(entry.stream, request.paused)
           const code = request.paused ? "NetStream.Pause.Notify" : "NetStream.Unpause.Notify"
           session.sendStatus(request.streamId, "status", code, request.paused ? "Paused" : "Unpaused")
           return

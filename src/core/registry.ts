@@ -6,7 +6,7 @@
  */
 import { Data, Duration, Effect, Metric, PubSub, type Queue, Ref, type Scope } from "effect"
 import { ServerConfig } from "./config.js"
-import { LiveStream, type PublisherInfo, type StreamSubscriber } from "./stream.js"
+import { LiveStream, type PublisherInfo, type StreamSubscriber } from "../media/stream.js"
 
 export type StreamEvent = Data.TaggedEnum<{
   Published: { readonly app: string; readonly name: string; readonly connectionId: string }
@@ -51,6 +51,9 @@ export class StreamRegistry extends Effect.Service<StreamRegistry>()("effect-rtm
     const streams = yield* Ref.make(new Map<string, LiveStream>())
     const events = yield* Effect.acquireRelease(PubSub.sliding<StreamEvent>(EVENT_BUFFER), PubSub.shutdown)
     const gopLimits = { enabled: config.gopCache, maxFrames: config.gopCacheMaxFrames, maxBytes: config.gopCacheMaxBytes }
+    // The stream core is plain code; it reads this fiber's Clock, so the TestClock drives takeovers.
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
 
     const updateGauges = Effect.fnUntraced(function* (map: Map<string, LiveStream>) {
       let publishers = 0
@@ -69,7 +72,7 @@ export class StreamRegistry extends Effect.Service<StreamRegistry>()("effect-rtm
       const key = streamKey(app, name)
       let stream = map.get(key)
       if (stream === undefined) {
-        stream = new LiveStream(app, name, config.chunkSize, gopLimits)
+        stream = new LiveStream(app, name, gopLimits, now)
         map.set(key, stream)
       }
       return stream
@@ -87,7 +90,7 @@ export class StreamRegistry extends Effect.Service<StreamRegistry>()("effect-rtm
       const stream = entry(map, app, name)
       const current = stream.publisher
       if (current !== undefined) {
-        const silentFor = Date.now() - stream.lastMediaAt
+        const silentFor = now() - stream.lastMediaAt
         const sameCredential = current.credential !== undefined && current.credential === publisher.credential
         if (!sameCredential && silentFor < Duration.toMillis(config.publisherTakeoverGrace)) {
           return yield* new StreamBusy({ app, name, publisher: current.connectionId })
@@ -164,6 +167,9 @@ export class StreamRegistry extends Effect.Service<StreamRegistry>()("effect-rtm
     /** A subscription to lifecycle events, for as long as the caller's scope lives. */
     const subscribe: Effect.Effect<Queue.Dequeue<StreamEvent>, never, Scope.Scope> = PubSub.subscribe(events)
 
-    return { publish, unpublish, play, leave, lookup, list, subscribe } as const
+    /** The streams themselves, for the API and metrics (read their fields; do not publish through them). */
+    const streamsNow: Effect.Effect<ReadonlyArray<LiveStream>> = Ref.get(streams).pipe(Effect.map((map) => [...map.values()]))
+
+    return { publish, unpublish, play, leave, lookup, list, streams: streamsNow, subscribe } as const
   })
 }) {}

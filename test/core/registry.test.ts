@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Queue } from "effect"
-import { ServerConfig } from "../../src/server/config.js"
-import { StreamRegistry } from "../../src/server/registry.js"
-import type { StreamSubscriber } from "../../src/server/stream.js"
+import { Effect, Layer, Queue, TestClock } from "effect"
+import { ServerConfig } from "../../src/core/config.js"
+import { StreamRegistry } from "../../src/core/registry.js"
+import type { StreamSubscriber } from "../../src/media/stream.js"
 
 const TestRegistry = StreamRegistry.Default.pipe(Layer.provide(ServerConfig.layer({})))
 
@@ -72,7 +72,7 @@ describe("StreamRegistry", () => {
       stream.publishMedia(9, 0, Buffer.from([0x17, 0x01, 0, 0, 0]))
       const refused = yield* registry.publish("live", "cam", { connectionId: "too-early" }).pipe(Effect.flip)
       expect(refused._tag).toBe("StreamBusy") // the old one sent media just now
-      stream.lastMediaAt = Date.now() - 3500 // quiet for longer than the 3 s grace
+      yield* TestClock.adjust("3500 millis") // quiet for longer than the 3 s grace, on the TestClock
       const fresh = { connectionId: "fresh" }
       expect(yield* registry.publish("live", "cam", fresh)).toBe(stream)
       expect(stream.publisher).toBe(fresh)

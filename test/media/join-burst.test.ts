@@ -4,25 +4,25 @@
  * frame interval), so the test is exact and independent of the machine's speed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { defaults } from "../../src/server/config.js"
-import { Player, type PlayerTransport } from "../../src/server/player.js"
-import { LiveStream } from "../../src/server/stream.js"
+import { defaults } from "../../src/core/config.js"
+import { type Sink, Viewer } from "../../src/media/viewer.js"
+import { LiveStream } from "../../src/media/stream.js"
 
 const FPS = 30
 const GOP_SECONDS = 2
 
-/** A player socket on a link of `linkBitsPerSecond`: written bytes queue, and drain as time advances. */
+/** A viewer's connection on a link of `linkBitsPerSecond`: written frames queue, and drain as time advances. */
 const simulatedLink = (linkBitsPerSecond: number) => {
   const state = { queued: 0, disconnected: "", frames: [] as Array<number> }
-  const transport: PlayerTransport = {
-    write: (bytes) => {
+  const transport: Sink = {
+    protocol: "simulated",
+    write: (frame) => {
+      const bytes = Buffer.from(frame.payload)
       state.queued += bytes.length
       if (bytes.length > 100) state.frames.push(bytes.readUInt32BE(bytes.length - 4)) // the frame number, last in its payload
     },
     queuedBytes: () => state.queued,
-    status: () => {},
-    userControl: () => {},
-    disconnect: (reason) => void (state.disconnected = reason)
+    close: (reason) => void (state.disconnected = reason)
   }
   const elapse = (seconds: number) => void (state.queued = Math.max(0, state.queued - (linkBitsPerSecond / 8) * seconds))
   return { transport, state, elapse }
@@ -39,7 +39,7 @@ const frame = (n: number, bitsPerSecond: number) => {
 
 describe.each([10_000_000, 20_000_000])("joining a %i bit/s stream with a 2 s GOP", (bitsPerSecond) => {
   it("plays from the cached keyframe without skipping a frame, then keeps up", () => {
-    const stream = new LiveStream("live", "big", 4096, { enabled: true, maxFrames: defaults.gopCacheMaxFrames, maxBytes: defaults.gopCacheMaxBytes })
+    const stream = new LiveStream("live", "big", { enabled: true, maxFrames: defaults.gopCacheMaxFrames, maxBytes: defaults.gopCacheMaxBytes })
     stream.startPublishing({ connectionId: "encoder" })
     stream.publishMedia(9, 0, Buffer.from([0x17, 0, 0, 0, 0, 1]))
     const framesPerGop = FPS * GOP_SECONDS
@@ -51,7 +51,7 @@ describe.each([10_000_000, 20_000_000])("joining a %i bit/s stream with a 2 s GO
 
     // The viewer's link is 1.5× the stream: it catches up with the burst in about 4 s.
     const link = simulatedLink(1.5 * bitsPerSecond)
-    const player = new Player(1, link.transport, {
+    const player = new Viewer(link.transport, {
       softBytes: defaults.playerQueueSoftBytes,
       hardBytes: defaults.playerQueueHardBytes,
       maxLagMillis: 15_000
@@ -70,12 +70,12 @@ describe.each([10_000_000, 20_000_000])("joining a %i bit/s stream with a 2 s GO
   })
 
   it("a viewer that stops reading after joining is still cut off by the limits", () => {
-    const stream = new LiveStream("live", "big", 4096, { enabled: true, maxFrames: defaults.gopCacheMaxFrames, maxBytes: defaults.gopCacheMaxBytes })
+    const stream = new LiveStream("live", "big", { enabled: true, maxFrames: defaults.gopCacheMaxFrames, maxBytes: defaults.gopCacheMaxBytes })
     stream.startPublishing({ connectionId: "encoder" })
     let n = 0
     for (; n < FPS * GOP_SECONDS + 30; n++) stream.publishMedia(9, Math.round((n * 1000) / FPS), frame(n, bitsPerSecond))
     const link = simulatedLink(0) // reads nothing
-    const player = new Player(1, link.transport, { softBytes: defaults.playerQueueSoftBytes, hardBytes: defaults.playerQueueHardBytes, maxLagMillis: 15_000 })
+    const player = new Viewer(link.transport, { softBytes: defaults.playerQueueSoftBytes, hardBytes: defaults.playerQueueHardBytes, maxLagMillis: 15_000 })
     stream.players.add(player)
     player.start(stream)
     const afterBurst = link.state.queued

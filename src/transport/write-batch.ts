@@ -9,13 +9,18 @@ let depth = 0
 const corked: Array<net.Socket> = []
 const marked = new WeakSet<net.Socket>()
 
-/** Writes `bytes`, corking the socket until the current batch ends (or at once outside a batch). */
-export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => {
+/** Corks `socket` until the current batch ends (nothing outside a batch); for writers that frame their own writes. */
+export const corkForBatch = (socket: net.Socket): void => {
   if (depth > 0 && !marked.has(socket)) {
     marked.add(socket)
     corked.push(socket)
     socket.cork()
   }
+}
+
+/** Writes `bytes`, corking the socket until the current batch ends (or at once outside a batch). */
+export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => {
+  corkForBatch(socket)
   socket.write(bytes)
 }
 

@@ -2,12 +2,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { createHmac } from "node:crypto"
-import { signToken, tokens } from "../../src/server/auth.js"
+import { signToken, tokens } from "../../src/core/auth.js"
 
 const secret = Redacted.make("s3cret")
 const expires = 4_102_444_800 // 2100-01-01
 
-const request = (app: string, name: string, query: string) => ({ app, name, query, remoteAddress: "127.0.0.1", connectionId: "c1" })
+const request = (app: string, name: string, query: string) => ({ app, name, query, remoteAddress: "127.0.0.1", connectionId: "c1", protocol: "rtmp" })
 
 describe("signed tokens", () => {
   it("sign LENGTH:app/name:expires, as the README documents", () => {

@@ -1,36 +1,14 @@
 /**
  * One live stream (app + name): its publisher's state, the headers and GOP a late joiner needs, and the
- * plain-JS fan-out to its players. This is the per-message hot path: no Effect, no Promise, no closure
- * per message; each media message is chunk-encoded once and the same Buffer is written to every player.
+ * plain-JS fan-out to its subscribers (viewers of any output, push relays, packagers). This is the
+ * per-message hot path: no Effect, no Promise, no closure per message; it knows no wire protocol —
+ * each subscriber takes the shared `MediaFrame` and asks it for its own format's bytes.
  */
 import { type AmfValue, encodeAll } from "../protocol/amf0.js"
-import { encodeMessage } from "../protocol/chunk-writer.js"
 import { inspectAudio, inspectVideo } from "../protocol/flv.js"
-import { chunkStreamFor, MessageType } from "../protocol/messages.js"
+import { MediaFrame, TagType } from "./frame.js"
 
-/** The message stream id nearly every player gets from its first createStream; frames are pre-encoded for it. */
-export const SHARED_STREAM_ID = 1
-
-export class MediaFrame {
-  private shared: Buffer | undefined = undefined
-  constructor(
-    readonly typeId: number,
-    readonly timestamp: number,
-    readonly payload: Uint8Array,
-    readonly keyframe: boolean,
-    readonly sequenceHeader: boolean
-  ) {}
-
-  /** The chunk-encoded message for `streamId`; encoded once for the shared id and reused by every player. */
-  encode(streamId: number, chunkSize: number): Buffer {
-    const csid = chunkStreamFor(this.typeId)
-    if (streamId !== SHARED_STREAM_ID) return encodeMessage(csid, this.typeId, streamId, this.timestamp, this.payload, chunkSize)
-    if (this.shared === undefined) this.shared = encodeMessage(csid, this.typeId, streamId, this.timestamp, this.payload, chunkSize)
-    return this.shared
-  }
-}
-
-/** What a stream needs from a player. Implemented by `Player`; tests and embedders may bring their own. */
+/** What a stream needs from a subscriber. `Viewer` implements it for every output; embedders may bring their own. */
 export interface StreamSubscriber {
   onPublish(stream: LiveStream): void
   onUnpublish(stream: LiveStream): void
@@ -56,12 +34,11 @@ export interface PublisherInfo {
 }
 
 export class LiveStream {
+  /** Everyone taking this stream's frames: viewers of every output, push relays. */
   readonly players = new Set<StreamSubscriber>()
   publisher: PublisherInfo | undefined = undefined
-  /** `onMetaData` as a data message payload, every field and its order kept. */
+  /** `onMetaData` as a script-data frame, every field and its order kept. */
   metadata: MediaFrame | undefined = undefined
-  /** The same metadata as a publisher sends it (`@setDataFrame`), for pushes to other servers. */
-  publishMetadata: MediaFrame | undefined = undefined
   videoHeader: MediaFrame | undefined = undefined
   audioHeader: MediaFrame | undefined = undefined
   /** True once the current publisher sent any video: players then start on a keyframe. */
@@ -73,6 +50,10 @@ export class LiveStream {
   /** Counters, sampled into metrics and stats. */
   framesIn = 0
   bytesIn = 0
+  /** Frames viewers of this stream skipped because they could not keep up (all viewers, ever). */
+  framesDropped = 0
+  /** When the current publisher started (ms, the stream's clock); 0 while not live. */
+  publishedAt = 0
   /** When the publisher last sent media (ms since the epoch), to tell a dead publisher from a live one. */
   lastMediaAt = 0
   /** Added to every incoming timestamp, so a takeover continues the timeline instead of restarting it. */
@@ -83,8 +64,9 @@ export class LiveStream {
   constructor(
     readonly app: string,
     readonly name: string,
-    readonly chunkSize: number,
-    readonly gopLimits: GopCacheLimits
+    readonly gopLimits: GopCacheLimits,
+    /** The time in milliseconds; the server passes its Effect `Clock`, so the TestClock drives takeovers. */
+    readonly now: () => number = Date.now
   ) {}
 
   /** For logs and people: `app/name` (not unique when names contain '/'; the registry keys by the pair). */
@@ -98,8 +80,9 @@ export class LiveStream {
 
   startPublishing(publisher: PublisherInfo): void {
     this.publisher = publisher
+    this.publishedAt = this.now()
     this.resetMedia()
-    this.lastMediaAt = Date.now() // a fresh publisher gets the grace period before its first frame
+    this.lastMediaAt = this.now() // a fresh publisher gets the grace period before its first frame
     for (const player of this.players) player.onPublish(this)
   }
 
@@ -111,7 +94,7 @@ export class LiveStream {
     const previous = this.publisher
     this.publisher = publisher
     this.resetMedia()
-    this.lastMediaAt = Date.now()
+    this.lastMediaAt = this.now()
     this.rebaseOnNextMedia = true
     for (const player of this.players) player.onTakeover(this)
     return previous
@@ -119,6 +102,7 @@ export class LiveStream {
 
   stopPublishing(): void {
     this.publisher = undefined
+    this.publishedAt = 0
     this.resetMedia()
     for (const player of this.players) player.onUnpublish(this)
   }
@@ -147,19 +131,17 @@ export class LiveStream {
    * which breaks `-map 0` recordings. nginx-rtmp sends metadata at 0 for the same reason.
    */
   setMetadata(metadata: AmfValue): void {
-    this.metadata = new MediaFrame(MessageType.DataAmf0, 0, encodeAll(["onMetaData", metadata]), false, false)
-    this.publishMetadata = new MediaFrame(MessageType.DataAmf0, 0, encodeAll(["@setDataFrame", "onMetaData", metadata]), false, false)
+    this.metadata = new MediaFrame(TagType.Script, 0, encodeAll(["onMetaData", metadata]), false, false)
     for (const player of this.players) player.onData(this, this.metadata)
   }
 
   clearMetadata(): void {
     this.metadata = undefined
-    this.publishMetadata = undefined
   }
 
   /** Other data messages (cue points, text) are relayed live and not cached. */
   publishData(payload: Uint8Array, timestamp: number): void {
-    const frame = new MediaFrame(MessageType.DataAmf0, timestamp, payload, false, false)
+    const frame = new MediaFrame(TagType.Script, timestamp, payload, false, false)
     for (const player of this.players) player.onData(this, frame)
   }
 
@@ -171,10 +153,10 @@ export class LiveStream {
     }
     const timestamp = (incomingTimestamp + this.timestampOffset) >>> 0
     this.lastTimestamp = timestamp
-    this.lastMediaAt = Date.now()
+    this.lastMediaAt = this.now()
     let keyframe = false
     let sequenceHeader = false
-    if (typeId === MessageType.Video) {
+    if (typeId === TagType.Video) {
       const info = inspectVideo(payload)
       keyframe = info.keyframe
       sequenceHeader = info.sequenceHeader
@@ -186,7 +168,7 @@ export class LiveStream {
     this.framesIn++
     this.bytesIn += payload.length
     if (sequenceHeader) {
-      if (typeId === MessageType.Video) this.videoHeader = frame
+      if (typeId === TagType.Video) this.videoHeader = frame
       else this.audioHeader = frame
     } else if (this.gopLimits.enabled) {
       this.cache(frame)

@@ -1,0 +1,56 @@
+/**
+ * Who gets in, for every protocol: a publish or play request is authorized, then joins the registry,
+ * and leaves it when the caller's scope closes, whatever closes it. The RTMP connection, the HTTP and
+ * WebSocket viewers and the relays all come through here, so the rules exist once.
+ */
+import { Effect } from "effect"
+import type { LiveStream, PublisherInfo, StreamSubscriber } from "../media/stream.js"
+import { type AccessRequest, Authorization } from "./auth.js"
+import { StreamRegistry } from "./registry.js"
+
+export interface Publishing {
+  readonly stream: LiveStream
+  readonly publisher: PublisherInfo
+  /** The public name the stream went live under (a publish key maps to one). */
+  readonly name: string
+}
+
+export class Access extends Effect.Service<Access>()("effect-rtmp/Access", {
+  effect: Effect.gen(function* () {
+    const registry = yield* StreamRegistry
+    const auth = yield* Authorization
+
+    const join = Effect.fnUntraced(function* (app: string, name: string, publisher: PublisherInfo) {
+      const stream = yield* registry.publish(app, name, publisher)
+      yield* Effect.addFinalizer(() => registry.unpublish(stream, publisher))
+      return { stream, publisher, name } satisfies Publishing
+    })
+
+    /**
+     * Admits a publisher: authorization (which may map a key to its public name), then the registry
+     * (refused while another live publisher owns the stream, or a takeover). Unpublished with the scope.
+     * `kick` ends the publisher's connection when a newer one takes the stream over.
+     */
+    const publish = Effect.fn("Access.publish")(function* (request: AccessRequest, kick: (reason: string) => void) {
+      const grant = yield* auth.publish(request)
+      return yield* join(request.app, grant.name, { connectionId: request.connectionId, credential: grant.credential, kick })
+    })
+
+    /** A publisher the operator configured (a pull relay): no authorization, the registry's rules only. */
+    const publishTrusted = (app: string, name: string, publisher: PublisherInfo) => join(app, name, publisher)
+
+    /** Admits a viewer of any output: authorization, then membership of the stream until the scope closes. */
+    const play = Effect.fn("Access.play")(function* (request: AccessRequest, viewer: StreamSubscriber) {
+      yield* auth.play(request)
+      const stream = yield* registry.play(request.app, request.name, viewer, request.connectionId)
+      yield* Effect.addFinalizer(() => registry.leave(stream, viewer, request.connectionId))
+      return stream
+    })
+
+    /** A subscriber the operator configured (a push relay): no authorization. */
+    const playTrusted = (app: string, name: string, viewer: StreamSubscriber, id: string) =>
+      Effect.acquireRelease(registry.play(app, name, viewer, id), (stream) => registry.leave(stream, viewer, id))
+
+    return { publish, publishTrusted, play, playTrusted } as const
+  })
+}) {}

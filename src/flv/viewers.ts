@@ -1,0 +1,183 @@
+/**
+ * HTTP-FLV and WebSocket-FLV viewers: `GET /APP/STREAM.flv` answered with an endless FLV body, or the same
+ * path upgraded to a WebSocket carrying FLV bytes in binary messages (what flv.js and mpegts.js expect).
+ * Both go through `Access` like an RTMP player, share the viewer policy, and write the stream's shared
+ * FLV tag Buffers straight to the socket (no chunked encoding, no per-write framing objects), batched
+ * per publisher read like RTMP. A viewer that comes before the publisher waits up to
+ * `--http-wait-timeout`, without an answer yet, and gets 404 if the stream never goes live.
+ */
+import { Deferred, Duration, Effect, Exit, Option, Schedule } from "effect"
+import type * as http from "node:http"
+import type * as net from "node:net"
+import type { WebSocket, WebSocketServer } from "ws"
+import { Access } from "../core/access.js"
+import { Connections } from "../core/connections.js"
+import type { AccessRequest } from "../core/auth.js"
+import { ServerConfig } from "../core/config.js"
+import type { LiveStream } from "../media/stream.js"
+import { Viewer } from "../media/viewer.js"
+import { batchedWrite, corkForBatch, inBatch } from "../transport/write-batch.js"
+import { FlvSink, type FlvTransport } from "./sink.js"
+
+/** `/APP/STREAM.flv` → app and name; the app may have several segments (`/live/sub/cam.flv`). */
+export const parseFlvPath = (pathname: string): { readonly app: string; readonly name: string } | undefined => {
+  if (!pathname.endsWith(".flv")) return undefined
+  let segments: Array<string>
+  try {
+    segments = pathname.slice(1, -4).split("/").map(decodeURIComponent)
+  } catch {
+    return undefined
+  }
+  if (segments.length < 2 || segments.some((s) => s === "" || s === "." || s === ".." || s.includes("\0"))) return undefined
+  return { app: segments.slice(0, -1).join("/"), name: segments.at(-1) ?? "" }
+}
+
+export interface FlvRequest {
+  readonly app: string
+  readonly name: string
+  readonly query: string
+  readonly remoteAddress: string
+  readonly connectionId: string
+}
+
+/** Why a viewer was not served: the status an HTTP client gets (a WebSocket is closed with 4000 + status). */
+export interface Refusal {
+  readonly status: 403 | 404
+  readonly message: string
+}
+
+/** Polls (on the Effect clock) until the stream is live, for at most the wait timeout. */
+const awaitLive = (stream: LiveStream, timeout: Duration.Duration) =>
+  Effect.void.pipe(
+    Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: () => stream.isLive }),
+    Effect.timeoutOption(timeout),
+    Effect.map(Option.isSome)
+  )
+
+/**
+ * Serves one FLV viewer until its connection closes: admission, the wait for a publisher, then the
+ * viewer on the stream. `open` is called once, when the body is about to start (HTTP writes its head);
+ * `refuse` when it will not.
+ */
+const serveViewer = (
+  request: FlvRequest,
+  protocol: "http-flv" | "ws-flv",
+  transport: FlvTransport,
+  closed: Deferred.Deferred<void>,
+  open: () => void,
+  refuse: (refusal: Refusal) => void
+) =>
+  Effect.gen(function* () {
+    const config = yield* ServerConfig
+    const access = yield* Access
+    const connections = yield* Connections
+    const clock = yield* Effect.clock
+    const sink = new FlvSink(transport, protocol)
+    const viewer = new Viewer(
+      sink,
+      {
+        softBytes: config.playerQueueSoftBytes,
+        hardBytes: config.playerQueueHardBytes,
+        maxLagMillis: Duration.toMillis(config.playerMaxLag)
+      },
+      () => clock.unsafeCurrentTimeMillis()
+    )
+    const accessRequest: AccessRequest = { ...request, protocol }
+    const admitted = yield* access.play(accessRequest, viewer).pipe(Effect.either)
+    if (admitted._tag === "Left") {
+      yield* Effect.logWarning(`Play denied on app '${request.app}': ${admitted.left.reason}`)
+      return refuse({ status: 403, message: "play denied" })
+    }
+    const stream = admitted.right
+    yield* connections.register({
+      id: request.connectionId,
+      remote: request.remoteAddress,
+      protocol,
+      connectedAt: clock.unsafeCurrentTimeMillis(),
+      role: () => "viewer",
+      stream: () => stream.key,
+      bytesIn: () => 0,
+      bytesOut: () => sink.bytesOut,
+      queuedBytes: () => sink.queuedBytes(),
+      droppedFrames: () => viewer.droppedFrames,
+      kick: (reason) => transport.end(reason, false)
+    })
+    const live = yield* awaitLive(stream, config.httpWaitTimeout).pipe(Effect.raceFirst(Deferred.await(closed).pipe(Effect.as(false))))
+    if (!live) {
+      if (!(yield* Deferred.isDone(closed))) refuse({ status: 404, message: `${stream.key} is not live` })
+      return
+    }
+    open()
+    inBatch(() => viewer.start(stream)) // headers and the GOP burst as one writev
+    yield* Effect.logInfo(`Playing ${stream.key} over ${protocol}`)
+    yield* Deferred.await(closed)
+    viewer.stop()
+    yield* Effect.logInfo(`Stopped playing ${stream.key} over ${protocol} (${sink.bytesOut} bytes, ${viewer.droppedFrames} frames skipped)`)
+  }).pipe(Effect.scoped)
+
+const plainResponse = (status: number, message: string, cors: string): string =>
+  `HTTP/1.1 ${status} ${status === 403 ? "Forbidden" : status === 404 ? "Not Found" : "Bad Request"}\r\n` +
+  `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(message) + 1}\r\n` +
+  `Access-Control-Allow-Origin: ${cors}\r\nConnection: close\r\n\r\n${message}\n`
+
+/** `GET /APP/STREAM.flv`: the body is written to the raw socket after a hand-written head (no chunked encoding). */
+export const serveHttpFlv = (request: FlvRequest, incoming: http.IncomingMessage) =>
+  Effect.gen(function* () {
+    const config = yield* ServerConfig
+    const socket = incoming.socket
+    const closed = yield* Deferred.make<void>()
+    const onClose = () => Deferred.unsafeDone(closed, Exit.void)
+    socket.once("close", onClose)
+    if (socket.destroyed) onClose()
+    const transport: FlvTransport = {
+      write: (bytes) => batchedWrite(socket, bytes),
+      queuedBytes: () => socket.writableLength,
+      end: (_reason, graceful) => {
+        if (graceful) socket.end()
+        else socket.destroy()
+      }
+    }
+    const head =
+      "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache, no-store\r\n" +
+      `Access-Control-Allow-Origin: ${config.httpCors}\r\nConnection: close\r\n\r\n`
+    yield* serveViewer(
+      request,
+      "http-flv",
+      transport,
+      closed,
+      () => void socket.write(head),
+      (refusal) => void socket.end(plainResponse(refusal.status, refusal.message, config.httpCors))
+    )
+    if (!socket.destroyed) socket.end()
+  })
+
+/** The same path as a WebSocket: auth before the upgrade (403), then FLV bytes in binary messages. */
+export const serveWsFlv = (request: FlvRequest, incoming: http.IncomingMessage, socket: net.Socket, head: Buffer, wss: WebSocketServer) =>
+  Effect.gen(function* () {
+    const closed = yield* Deferred.make<void>()
+    const ws = yield* Effect.async<WebSocket>((resume) => {
+      wss.handleUpgrade(incoming, socket, head, (upgraded) => resume(Effect.succeed(upgraded)))
+    })
+    ws.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+    ws.on("error", () => Deferred.unsafeDone(closed, Exit.void))
+    const transport: FlvTransport = {
+      write: (bytes) => {
+        corkForBatch(socket)
+        ws.send(bytes, { binary: true })
+      },
+      queuedBytes: () => ws.bufferedAmount,
+      end: (reason, graceful) => {
+        if (graceful) ws.close(1000, reason.slice(0, 100))
+        else ws.terminate()
+      }
+    }
+    yield* serveViewer(
+      request,
+      "ws-flv",
+      transport,
+      closed,
+      () => {},
+      (refusal) => ws.close(4000 + refusal.status, refusal.message.slice(0, 100))
+    )
+    if (ws.readyState === ws.OPEN) ws.close(1000, "stream ended")
+  })

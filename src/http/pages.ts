@@ -1,0 +1,120 @@
+/**
+ * The two pages a person sees: `/` lists the live streams, `/APP/STREAM` plays one with mpegts.js
+ * (served from its npm package by this server: nothing is fetched from the internet). The watch page
+ * plays over WS-FLV or HTTP-FLV, chases live latency, says so while the stream is offline and starts by
+ * itself when it goes live.
+ */
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c)
+
+const STYLE = `
+:root { color-scheme: dark; --bg: #0f1115; --panel: #181b22; --line: #2a2f3a; --text: #e7e9ee; --dim: #9aa3b2; --accent: #4f9dff; --live: #ff4d4f; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: var(--bg); color: var(--text); }
+header { display: flex; align-items: center; gap: 12px; padding: 14px 24px; border-bottom: 1px solid var(--line); background: var(--panel); }
+header a { color: var(--text); text-decoration: none; font-weight: 600; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600; background: var(--line); color: var(--dim); }
+.badge.live { background: var(--live); color: white; }
+table { width: 100%; border-collapse: collapse; background: var(--panel); border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+th, td { text-align: left; padding: 10px 14px; border-bottom: 1px solid var(--line); }
+th { color: var(--dim); font-weight: 500; font-size: 13px; }
+td a { color: var(--accent); text-decoration: none; }
+.empty { color: var(--dim); padding: 40px; text-align: center; background: var(--panel); border: 1px dashed var(--line); border-radius: 8px; }
+.player { position: relative; background: black; border-radius: 8px; overflow: hidden; aspect-ratio: 16 / 9; }
+video { width: 100%; height: 100%; display: block; background: black; }
+.overlay { position: absolute; inset: 0; display: flex; align-items: center; justify-content: center; flex-direction: column; gap: 6px; color: var(--dim); background: rgba(0,0,0,.65); }
+.overlay[hidden] { display: none; }
+.bar { display: flex; flex-wrap: wrap; align-items: center; gap: 16px; margin-top: 14px; color: var(--dim); font-size: 14px; }
+.bar label { display: flex; gap: 6px; align-items: center; cursor: pointer; }
+code { background: var(--panel); border: 1px solid var(--line); padding: 1px 6px; border-radius: 4px; }
+`
+
+const layout = (title: string, body: string, script = "") => `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<body><header><a href="/">● effect-rtmp</a><span class="badge">live server</span></header><main>${body}</main>${script}</body></html>`
+
+export const indexPage = () =>
+  layout(
+    "effect-rtmp — live streams",
+    `<h2>Live streams</h2><div id="streams"><div class="empty">Loading…</div></div>
+<p class="bar">Publish with <code>ffmpeg -re -i input -c copy -f flv rtmp://HOST:1935/live/NAME</code> or OBS; watch here, over HTTP-FLV (<code>/live/NAME.flv</code>) or RTMP.</p>`,
+    `<script>
+const esc = (t) => String(t).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const path = (s) => "/" + [...s.app.split("/"), s.name].map(encodeURIComponent).join("/");
+const uptime = (s) => { const m = Math.floor(s / 60); return m >= 60 ? Math.floor(m / 60) + " h " + (m % 60) + " min" : m + " min " + (s % 60) + " s"; };
+async function refresh() {
+  try {
+    const { streams } = await (await fetch("/api/v1/streams")).json();
+    const live = streams.filter((s) => s.live);
+    document.getElementById("streams").innerHTML = live.length === 0
+      ? '<div class="empty">Nothing is live right now. This page updates by itself.</div>'
+      : '<table><tr><th>Stream</th><th>Video</th><th>Audio</th><th>Viewers</th><th>Uptime</th></tr>' + live.map((s) =>
+          '<tr><td><span class="badge live">LIVE</span> <a href="' + path(s) + '">' + esc(s.app + "/" + s.name) + '</a></td>' +
+          '<td>' + (s.video ? esc(s.video.codec) + (s.video.width ? " " + s.video.width + "×" + s.video.height : "") : "—") + '</td>' +
+          '<td>' + (s.audio ? esc(s.audio.codec) : "—") + '</td>' +
+          '<td>' + Object.values(s.viewers).reduce((a, b) => a + b, 0) + '</td>' +
+          '<td>' + (s.publisher ? uptime(s.publisher.uptimeSeconds) : "") + '</td></tr>').join("") + '</table>';
+  } catch { }
+}
+refresh(); setInterval(refresh, 3000);
+</script>`
+  )
+
+export const watchPage = (app: string, name: string) => {
+  const title = `${app}/${name}`
+  const source = "/" + [...app.split("/"), name].map(encodeURIComponent).join("/")
+  return layout(
+    `${title} — effect-rtmp`,
+    `<h2>${escapeHtml(title)} <span id="state" class="badge">connecting</span></h2>
+<div class="player"><video id="video" muted autoplay playsinline controls></video>
+<div id="overlay" class="overlay"><strong id="message">Connecting…</strong><span id="detail"></span></div></div>
+<div class="bar">
+<label><input type="radio" name="transport" value="ws" checked> WebSocket-FLV</label>
+<label><input type="radio" name="transport" value="http"> HTTP-FLV</label>
+<span id="stats"></span>
+<span>Other players: <code id="flv-url"></code></span>
+</div>`,
+    `<script src="/assets/mpegts.js"></script>
+<script>
+const source = ${JSON.stringify(source)};
+const video = document.getElementById("video");
+const overlay = document.getElementById("overlay");
+const message = document.getElementById("message");
+const detail = document.getElementById("detail");
+const state = document.getElementById("state");
+document.getElementById("flv-url").textContent = location.origin + source + ".flv";
+let player = null;
+let retry = null;
+window.playerErrors = [];
+const show = (text, sub = "") => { overlay.hidden = false; message.textContent = text; detail.textContent = sub; };
+const setState = (text, live) => { state.textContent = text; state.className = live ? "badge live" : "badge"; };
+const transport = () => document.querySelector('input[name="transport"]:checked').value;
+function stop() { if (player) { player.destroy(); player = null; } }
+function scheduleRetry() { clearTimeout(retry); retry = setTimeout(start, 2000); }
+async function start() {
+  stop();
+  try {
+    const response = await fetch("/api/v1/streams" + source);
+    const info = response.ok ? await response.json() : null;
+    if (!info || !info.live) { setState("offline", false); show("This stream is offline", "It will start by itself when it goes live."); return scheduleRetry(); }
+  } catch { show("Server unreachable", "Retrying…"); return scheduleRetry(); }
+  const url = (transport() === "ws" ? location.origin.replace(/^http/, "ws") : location.origin) + source + ".flv" + location.search;
+  player = mpegts.createPlayer({ type: "flv", isLive: true, url, hasAudio: true, hasVideo: true }, {
+    enableWorker: false, lazyLoad: false, liveBufferLatencyChasing: true, liveBufferLatencyMaxLatency: 1.5, liveBufferLatencyMinRemain: 0.3, enableStashBuffer: false
+  });
+  player.on(mpegts.Events.ERROR, (type, detailText) => { window.playerErrors.push(type + ": " + detailText); setState("reconnecting", false); show("Stream interrupted", "Reconnecting…"); scheduleRetry(); });
+  player.on(mpegts.Events.LOADING_COMPLETE, () => { setState("offline", false); show("The stream ended", "Waiting for it to come back…"); scheduleRetry(); });
+  player.on(mpegts.Events.STATISTICS_INFO, (s) => { document.getElementById("stats").textContent = Math.round(s.speed) + " KB/s"; });
+  player.attachMediaElement(video);
+  player.load();
+  video.play().catch(() => {});
+}
+video.addEventListener("playing", () => { overlay.hidden = true; setState("live", true); });
+document.querySelectorAll('input[name="transport"]').forEach((input) => input.addEventListener("change", start));
+start();
+</script>`
+  )
+}

@@ -1,0 +1,118 @@
+/**
+ * The HTTP router (everything on the HTTP port but the FLV bodies): pages, the JSON API, `/metrics`,
+ * `/healthz` and the player library. Read endpoints never show a publish key, token or query string;
+ * write endpoints need `Authorization: Bearer <--api-token>` and are refused when no token is configured.
+ */
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { Effect, Option, Redacted } from "effect"
+import { createHash, timingSafeEqual } from "node:crypto"
+import { readFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { ServerConfig } from "../core/config.js"
+import { Connections } from "../core/connections.js"
+import { StreamRegistry } from "../core/registry.js"
+import { RelayHealth } from "../relay/health.js"
+import { describeStream } from "./describe.js"
+import { renderMetrics } from "./metrics.js"
+import { indexPage, watchPage } from "./pages.js"
+
+/** mpegts.js from its npm package, read once at start-up. */
+const playerLibrary = () => readFileSync(createRequire(import.meta.url).resolve("mpegts.js"))
+
+const sameToken = (given: string, expected: string) =>
+  timingSafeEqual(createHash("sha256").update(given).digest(), createHash("sha256").update(expected).digest())
+
+/** `app/…/name` from a wildcard path: at least two non-empty segments, no dot segments. */
+const streamPath = (path: string): { readonly app: string; readonly name: string } | undefined => {
+  let segments: Array<string>
+  try {
+    segments = path.split("/").filter((s) => s !== "").map(decodeURIComponent)
+  } catch {
+    return undefined
+  }
+  if (segments.length < 2 || segments.some((s) => s === "." || s === "..")) return undefined
+  return { app: segments.slice(0, -1).join("/"), name: segments.at(-1) ?? "" }
+}
+
+export const routes = Effect.gen(function* () {
+  const config = yield* ServerConfig
+  const registry = yield* StreamRegistry
+  const connections = yield* Connections
+  const relays = yield* Effect.serviceOption(RelayHealth)
+  const library = playerLibrary()
+  const cors = { "access-control-allow-origin": config.httpCors, "cache-control": "no-store" }
+  const json = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status, headers: cors })
+  const notFound = (what: string) => json({ error: `${what} not found` }, 404)
+  const now = Effect.clockWith((clock) => clock.currentTimeMillis)
+
+  const findStream = (path: string) =>
+    Effect.gen(function* () {
+      const target = streamPath(path)
+      return target === undefined ? undefined : yield* registry.lookup(target.app, target.name)
+    })
+
+  /** Write endpoints: a configured token, presented as a Bearer token. */
+  const authorized = Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const header = request.headers["authorization"] ?? ""
+    return Option.match(config.apiToken, {
+      onNone: () => false,
+      onSome: (token) => header.startsWith("Bearer ") && sameToken(header.slice(7), Redacted.value(token))
+    })
+  })
+
+  return HttpRouter.empty.pipe(
+    HttpRouter.get("/healthz", Effect.succeed(HttpServerResponse.text("ok\n"))),
+    HttpRouter.get("/metrics", Effect.map(renderMetrics, (text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))),
+    HttpRouter.get("/assets/mpegts.js", Effect.succeed(HttpServerResponse.uint8Array(library, { contentType: "text/javascript; charset=utf-8", headers: { "cache-control": "public, max-age=3600" } }))),
+    HttpRouter.get("/api/v1/streams", Effect.gen(function* () {
+      const at = yield* now
+      return json({ streams: (yield* registry.streams).map((s) => describeStream(s, at)) })
+    })),
+    HttpRouter.get("/api/v1/streams/*", Effect.gen(function* () {
+      const params = yield* HttpRouter.params
+      const stream = yield* findStream(params["*"] ?? "")
+      return stream === undefined ? notFound("stream") : json(describeStream(stream, yield* now))
+    })),
+    HttpRouter.get("/api/v1/connections", Effect.gen(function* () {
+      const at = yield* now
+      return json({
+        connections: (yield* connections.list).map((c) => ({
+          id: c.id,
+          remote: c.remote,
+          protocol: c.protocol,
+          role: c.role(),
+          stream: c.stream() ?? null,
+          bytesIn: c.bytesIn(),
+          bytesOut: c.bytesOut(),
+          queuedBytes: c.queuedBytes(),
+          droppedFrames: c.droppedFrames(),
+          connectedSeconds: Math.round((at - c.connectedAt) / 1000)
+        }))
+      })
+    })),
+    HttpRouter.del("/api/v1/connections/:id", Effect.gen(function* () {
+      if (!(yield* authorized)) {
+        return json({ error: Option.isNone(config.apiToken) ? "write endpoints are off: start the server with --api-token" : "a valid Bearer token is required" }, 401)
+      }
+      const { id } = yield* HttpRouter.params
+      const connection = yield* connections.get(id ?? "")
+      if (connection === undefined) return notFound("connection")
+      connection.kick("closed through the API")
+      yield* Effect.logInfo(`Connection ${connection.id} closed through the API`)
+      return json({ closed: connection.id })
+    })),
+    HttpRouter.get("/api/v1/relays", Effect.gen(function* () {
+      const reports = Option.isSome(relays) ? yield* relays.value.all : []
+      return json({ relays: reports.map((r) => ({ id: r.id, remote: r.remote, status: r.status._tag, detail: r.status })) })
+    })),
+    HttpRouter.get("/", Effect.succeed(HttpServerResponse.html(indexPage()))),
+    HttpRouter.get("/*", Effect.gen(function* () {
+      const params = yield* HttpRouter.params
+      const target = streamPath(params["*"] ?? "")
+      return target === undefined ? HttpServerResponse.text("not found\n", { status: 404 }) : HttpServerResponse.html(watchPage(target.app, target.name))
+    }))
+  )
+})

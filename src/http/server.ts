@@ -1,0 +1,111 @@
+/**
+ * The one HTTP port: HTTP-FLV and WS-FLV bodies go straight to the socket (see `flv/viewers.ts`);
+ * everything else — the player pages, the JSON API, metrics, health — is an `@effect/platform` router
+ * behind the same Node server. Connections count against the shared connection limits, slow request
+ * headers time out (`--http-header-timeout`), oversized ones get 431, unknown paths 404.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { Data, Duration, Effect, FiberSet, Option } from "effect"
+import * as http from "node:http"
+import type * as net from "node:net"
+import { WebSocketServer } from "ws"
+import { Access } from "../core/access.js"
+import { ServerConfig } from "../core/config.js"
+import { Connections } from "../core/connections.js"
+import { ConnectionLimits } from "../core/limits.js"
+import { parseFlvPath, serveHttpFlv, serveWsFlv } from "../flv/viewers.js"
+import { describeListenFailure } from "../rtmp/listener.js"
+import { routes } from "./routes.js"
+
+export class HttpListenError extends Data.TaggedError("HttpListenError")<{ readonly message: string }> {}
+
+/** Largest request head accepted (Node answers 431 above it). */
+const MAX_HEADER_BYTES = 16 * 1024
+
+export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpServer", {
+  scoped: Effect.gen(function* () {
+    const config = yield* ServerConfig
+    const limits = yield* ConnectionLimits
+    const handler = yield* NodeHttpServer.makeHandler(yield* routes)
+    const media = yield* FiberSet.make()
+    const runMedia = yield* FiberSet.runtime(media)<ServerConfig | Access | Connections>()
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 })
+    const headerTimeout = Duration.toMillis(config.httpHeaderTimeout)
+    const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: headerTimeout, requestTimeout: headerTimeout * 3, keepAliveTimeout: 5000 })
+    let nextId = 0
+
+    server.on("connection", (socket) => {
+      const admission = limits.unsafeAdmit(socket.remoteAddress ?? "unknown")
+      if (typeof admission === "string") {
+        socket.destroy()
+        runMedia(Effect.logWarning(`HTTP connection refused: limit ${admission} reached`).pipe(Effect.annotateLogs({ remote: socket.remoteAddress ?? "" })))
+        return
+      }
+      socket.setNoDelay(true)
+      socket.once("close", admission.release)
+    })
+
+    const flvRequest = (incoming: http.IncomingMessage) => {
+      const url = new URL(incoming.url ?? "/", "http://localhost")
+      const target = parseFlvPath(url.pathname)
+      if (target === undefined) return undefined
+      return { ...target, query: url.search.slice(1), remoteAddress: incoming.socket.remoteAddress ?? "", connectionId: `h${++nextId}` }
+    }
+
+    server.on("request", (incoming: http.IncomingMessage, response: http.ServerResponse) => {
+      const request = incoming.method === "GET" ? flvRequest(incoming) : undefined
+      if (request === undefined) return handler(incoming, response)
+      runMedia(
+        serveHttpFlv(request, incoming).pipe(
+          Effect.annotateLogs({ connection: request.connectionId, remote: request.remoteAddress }),
+          Effect.catchAllCause((cause) => Effect.logError("HTTP-FLV viewer failed", cause))
+        )
+      )
+    })
+
+    server.on("upgrade", (incoming: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      const request = flvRequest(incoming)
+      if (request === undefined) {
+        socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        return
+      }
+      runMedia(
+        serveWsFlv({ ...request, connectionId: `w${nextId}` }, incoming, socket, head, wss).pipe(
+          Effect.annotateLogs({ connection: `w${nextId}`, remote: request.remoteAddress }),
+          Effect.catchAllCause((cause) => Effect.logError("WS-FLV viewer failed", cause))
+        )
+      )
+    })
+    server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+      // Bad or slow request heads: Node's own answer (400, 408, 431), then the socket goes.
+      const status = error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request"
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
+      else socket.destroy()
+    })
+
+    const host = Option.getOrElse(config.httpHost, () => config.host)
+    const address = yield* Effect.acquireRelease(
+      Effect.async<{ host: string; port: number }, HttpListenError>((resume) => {
+        const onError = (error: NodeJS.ErrnoException) =>
+          resume(Effect.fail(new HttpListenError({ message: describeListenFailure(error, host, config.httpPort, { host: "--http-host", port: "--http-port" }) })))
+        server.once("error", onError)
+        server.listen({ host, port: config.httpPort, backlog: 4096 }, () => {
+          server.off("error", onError)
+          const bound = server.address()
+          resume(Effect.succeed({ host, port: typeof bound === "object" && bound !== null ? bound.port : config.httpPort }))
+        })
+      }),
+      () =>
+        Effect.async<void>((resume) => {
+          server.close(() => resume(Effect.void))
+          server.closeAllConnections()
+          wss.clients.forEach((ws) => ws.terminate())
+        }).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
+    )
+    yield* Effect.logInfo(`HTTP on http://${address.host}:${address.port}/ (HTTP-FLV, WS-FLV, player, API, metrics)`)
+    return { address } as const
+  })
+}) {}
+
+/** HTTP for the stream core: needs the registry, access and limits (`StreamCoreLive`) and the config. */
+export const HttpServerLive = HttpServer.Default
