@@ -18,6 +18,8 @@ const unit = [
   "test/relay/supervisor.test.ts",
   "test/media/**/*.test.ts",
   "test/core/**/*.test.ts",
+  "test/rtmp/sinks.test.ts",
+  "test/flv/sink.test.ts",
   "test/fuzz/protocol-fuzz.test.ts"
 ]
 const interop = ["test/interop/**/*.test.ts"]

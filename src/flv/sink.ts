@@ -32,9 +32,9 @@ export class FlvSink implements Sink {
   start(stream: LiveStream): void {
     if (this.headerSent) return
     this.headerSent = true
-    // A track without a decoder configuration yet counts as absent; with neither known, both are announced.
+    // A track the publisher has not sent yet counts as absent; with neither known, both are announced.
     const hasVideo = stream.videoHeader !== undefined || stream.hasVideo
-    const hasAudio = stream.audioHeader !== undefined
+    const hasAudio = stream.audioHeader !== undefined || stream.hasAudio
     this.send(encodeFlvHeader(hasAudio || !hasVideo, hasVideo || !hasAudio))
   }
 

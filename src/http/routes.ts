@@ -108,6 +108,7 @@ export const routes = Effect.gen(function* () {
       const reports = Option.isSome(relays) ? yield* relays.value.all : []
       return json({ relays: reports.map((r) => ({ id: r.id, remote: r.remote, status: r.status._tag, detail: r.status })) })
     })),
+    HttpRouter.all("/api/*", Effect.succeed(json({ error: "no such API endpoint" }, 404))),
     HttpRouter.get("/", Effect.succeed(HttpServerResponse.html(indexPage()))),
     HttpRouter.get("/*", Effect.gen(function* () {
       const params = yield* HttpRouter.params

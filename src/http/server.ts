@@ -5,7 +5,7 @@
  * headers time out (`--http-header-timeout`), oversized ones get 431, unknown paths 404.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Data, Duration, Effect, FiberSet, Option } from "effect"
+import { Cause, Data, Duration, Effect, FiberSet, Option } from "effect"
 import * as http from "node:http"
 import type * as net from "node:net"
 import { WebSocketServer } from "ws"
@@ -26,12 +26,21 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
   scoped: Effect.gen(function* () {
     const config = yield* ServerConfig
     const limits = yield* ConnectionLimits
-    const handler = yield* NodeHttpServer.makeHandler(yield* routes)
+    // A defect in a handler answers 500 (the platform's doing) and is logged here at Error, not at Debug.
+    const app = (yield* routes).pipe(Effect.tapDefect((defect) => Effect.logError("HTTP request failed with a defect", Cause.die(defect))))
+    const handler = yield* NodeHttpServer.makeHandler(app)
     const media = yield* FiberSet.make()
     const runMedia = yield* FiberSet.runtime(media)<ServerConfig | Access | Connections>()
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 })
     const headerTimeout = Duration.toMillis(config.httpHeaderTimeout)
-    const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: headerTimeout, requestTimeout: headerTimeout * 3, keepAliveTimeout: 5000 })
+    const server = http.createServer({
+      maxHeaderSize: MAX_HEADER_BYTES,
+      headersTimeout: headerTimeout,
+      requestTimeout: headerTimeout * 3,
+      keepAliveTimeout: 5000,
+      // Node enforces the header timeout only when it sweeps its connections (every 30 s by default).
+      connectionsCheckingInterval: Math.min(1000, headerTimeout)
+    })
     let nextId = 0
 
     server.on("connection", (socket) => {

@@ -43,6 +43,8 @@ export class LiveStream {
   audioHeader: MediaFrame | undefined = undefined
   /** True once the current publisher sent any video: players then start on a keyframe. */
   hasVideo = false
+  /** True once the current publisher sent any audio. */
+  hasAudio = false
   /** Frames from the last keyframe on, while within limits; empty when there is none or it overflowed. */
   readonly gop: Array<MediaFrame> = []
   private gopBytes = 0
@@ -114,6 +116,7 @@ export class LiveStream {
     this.videoHeader = undefined
     this.audioHeader = undefined
     this.hasVideo = false
+    this.hasAudio = false
     this.clearGop()
   }
 
@@ -163,6 +166,7 @@ export class LiveStream {
       this.hasVideo = true
     } else {
       sequenceHeader = inspectAudio(payload).sequenceHeader
+      this.hasAudio = true
     }
     const frame = new MediaFrame(typeId, timestamp, payload, keyframe, sequenceHeader)
     this.framesIn++

@@ -1,0 +1,132 @@
+/**
+ * HTTP-FLV and WS-FLV against the in-process server with Node's own clients: the body's structure, the
+ * wait for a publisher, 404 for a stream that never goes live, and authorization for HTTP playback.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import * as http from "node:http"
+import WebSocket from "ws"
+import { tokens, signToken } from "../../src/core/auth.js"
+import { Redacted } from "effect"
+import { syntheticPublisher } from "../support/client.js"
+import { type FlvTag, readFlv, scriptName } from "../support/flv.js"
+import { waitUntil } from "../support/poll.js"
+import { startHttpServer } from "../support/server.js"
+
+/** Reads an HTTP response for `ms` or until it ends; its status, headers and body. */
+export const httpGet = (url: string, ms: number, headers: Record<string, string> = {}) =>
+  new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    const request = http.get(url, { headers }, (response) => {
+      response.on("data", (c: Buffer) => chunks.push(c))
+      const done = () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) })
+      response.on("end", done)
+      response.on("close", done)
+      setTimeout(() => {
+        request.destroy()
+        done()
+      }, ms)
+    })
+    request.on("error", (e) => (chunks.length > 0 ? undefined : reject(e)))
+  })
+
+/** What every FLV body must start with: header, onMetaData, decoder configuration, a keyframe. */
+export const expectPlayableFlv = (body: Buffer) => {
+  expect(body.subarray(0, 3).toString("latin1")).toBe("FLV")
+  const tags = readFlv(body)
+  expect(scriptName(tags[0] as FlvTag)).toBe("onMetaData")
+  const video = tags.filter((t) => t.type === 9)
+  expect(video[0]?.data.subarray(0, 2)).toEqual(Buffer.from([0x17, 0x00])) // sequence header first
+  expect(video[1]?.data[0]).toBe(0x17) // then a keyframe
+  return tags
+}
+
+describe("HTTP-FLV and WS-FLV", () => {
+  it.scopedLive("GET /live/NAME.flv: 200 video/x-flv with CORS; header, onMetaData, sequence header, keyframe, then live", () =>
+    Effect.gen(function* () {
+      const server = yield* startHttpServer()
+      yield* Effect.promise(async () => {
+        const publisher = await syntheticPublisher(server.rtmpPort, "cam")
+        try {
+          await new Promise((r) => setTimeout(r, 300))
+          const response = await httpGet(`${server.base}/live/cam.flv`, 1500)
+          expect(response.status).toBe(200)
+          expect(response.headers["content-type"]).toBe("video/x-flv")
+          expect(response.headers["access-control-allow-origin"]).toBe("*")
+          expect(response.headers["transfer-encoding"]).toBeUndefined()
+          const tags = expectPlayableFlv(response.body)
+          expect(tags.filter((t) => t.type === 9).length).toBeGreaterThan(40) // ~1.5 s at 50 fps
+          expect(response.body[4]).toBe(0x05) // audio and video
+        } finally {
+          publisher.stop()
+          publisher.client.close()
+        }
+      })
+    }))
+
+  it.scopedLive("WS-FLV: the same bytes as binary WebSocket messages", () =>
+    Effect.gen(function* () {
+      const server = yield* startHttpServer()
+      yield* Effect.promise(async () => {
+        const publisher = await syntheticPublisher(server.rtmpPort, "ws")
+        try {
+          await new Promise((r) => setTimeout(r, 300))
+          const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/live/ws.flv`)
+          const messages: Array<Buffer> = []
+          ws.on("message", (data: Buffer, binary: boolean) => {
+            expect(binary).toBe(true)
+            messages.push(data)
+          })
+          await waitUntil("WS-FLV media", () => messages.length > 60)
+          ws.close()
+          expectPlayableFlv(Buffer.concat(messages))
+        } finally {
+          publisher.stop()
+          publisher.client.close()
+        }
+      })
+    }))
+
+  it.scopedLive("a viewer that comes first waits and starts when the stream goes live; one that never does gets 404", () =>
+    Effect.gen(function* () {
+      const server = yield* startHttpServer({ httpWaitTimeout: Duration.seconds(2) })
+      yield* Effect.promise(async () => {
+        const early = httpGet(`${server.base}/live/later.flv`, 2500)
+        await new Promise((r) => setTimeout(r, 500))
+        const publisher = await syntheticPublisher(server.rtmpPort, "later")
+        try {
+          const response = await early
+          expect(response.status).toBe(200)
+          expectPlayableFlv(response.body)
+          const started = Date.now()
+          const missing = await httpGet(`${server.base}/live/never.flv`, 5000)
+          expect(missing.status).toBe(404)
+          expect(Date.now() - started).toBeGreaterThanOrEqual(1900)
+        } finally {
+          publisher.stop()
+          publisher.client.close()
+        }
+      })
+    }))
+
+  it.scopedLive("--protect-play covers HTTP-FLV: no token 403, a valid token plays", () =>
+    Effect.gen(function* () {
+      const secret = Redacted.make("s3cret")
+      const server = yield* startHttpServer({}, tokens(secret, true))
+      yield* Effect.promise(async () => {
+        const expires = Math.floor(Date.now() / 1000) + 600
+        const { client, stream } = await (async () => {
+          const { publishAs } = await import("../support/client.js")
+          const published = await publishAs(server.rtmpPort, `cam?token=${signToken(secret, "live", "cam", expires)}&expires=${expires}`)
+          return { client: published.client, stream: published.streamId }
+        })()
+        client.session.sendMedia(stream, 9, 0, Buffer.from([0x17, 0x00, 0, 0, 0, 1]))
+        client.session.sendMedia(stream, 9, 0, Buffer.from([0x17, 0x01, 0, 0, 0, 9]))
+        const denied = await httpGet(`${server.base}/live/cam.flv`, 2000)
+        expect(denied.status).toBe(403)
+        const allowed = await httpGet(`${server.base}/live/cam.flv?token=${signToken(secret, "live", "cam", expires)}&expires=${expires}`, 800)
+        expect(allowed.status).toBe(200)
+        client.close()
+      })
+    }))
+})
