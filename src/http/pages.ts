@@ -92,6 +92,7 @@ window.playerErrors = [];
 const show = (text, sub = "") => { overlay.hidden = false; message.textContent = text; detail.textContent = sub; };
 const setState = (text, live) => { state.textContent = text; state.className = live ? "badge live" : "badge"; };
 const transport = () => document.querySelector('input[name="transport"]:checked').value;
+if (new URLSearchParams(location.search).get("transport") === "http") document.querySelector('input[value="http"]').checked = true;
 function stop() { if (player) { player.destroy(); player = null; } }
 function scheduleRetry() { clearTimeout(retry); retry = setTimeout(start, 2000); }
 async function start() {
@@ -101,7 +102,9 @@ async function start() {
     const info = response.ok ? await response.json() : null;
     if (!info || !info.live) { setState("offline", false); show("This stream is offline", "It will start by itself when it goes live."); return scheduleRetry(); }
   } catch { show("Server unreachable", "Retrying…"); return scheduleRetry(); }
-  const url = (transport() === "ws" ? location.origin.replace(/^http/, "ws") : location.origin) + source + ".flv" + location.search;
+  const query = new URLSearchParams(location.search);
+  query.delete("transport");
+  const url = (transport() === "ws" ? location.origin.replace(/^http/, "ws") : location.origin) + source + ".flv" + (query.size > 0 ? "?" + query : "");
   player = mpegts.createPlayer({ type: "flv", isLive: true, url, hasAudio: true, hasVideo: true }, {
     enableWorker: false, lazyLoad: false, liveBufferLatencyChasing: true, liveBufferLatencyMaxLatency: 1.5, liveBufferLatencyMinRemain: 0.3, enableStashBuffer: false
   });
@@ -112,7 +115,10 @@ async function start() {
   player.load();
   video.play().catch(() => {});
 }
-video.addEventListener("playing", () => { overlay.hidden = true; setState("live", true); });
+video.addEventListener("playing", () => {
+  overlay.hidden = true; setState("live", true);
+  if (window.firstFrameAt === undefined) window.firstFrameAt = performance.now(); // ms since navigation started
+});
 document.querySelectorAll('input[name="transport"]').forEach((input) => input.addEventListener("change", start));
 start();
 </script>`

@@ -4,42 +4,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import * as http from "node:http"
 import WebSocket from "ws"
 import { tokens, signToken } from "../../src/core/auth.js"
 import { Redacted } from "effect"
 import { syntheticPublisher } from "../support/client.js"
-import { type FlvTag, readFlv, scriptName } from "../support/flv.js"
+import { expectPlayableFlv, httpGet } from "../support/http.js"
 import { waitUntil } from "../support/poll.js"
 import { startHttpServer } from "../support/server.js"
-
-/** Reads an HTTP response for `ms` or until it ends; its status, headers and body. */
-export const httpGet = (url: string, ms: number, headers: Record<string, string> = {}) =>
-  new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-    const chunks: Array<Buffer> = []
-    const request = http.get(url, { headers }, (response) => {
-      response.on("data", (c: Buffer) => chunks.push(c))
-      const done = () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) })
-      response.on("end", done)
-      response.on("close", done)
-      setTimeout(() => {
-        request.destroy()
-        done()
-      }, ms)
-    })
-    request.on("error", (e) => (chunks.length > 0 ? undefined : reject(e)))
-  })
-
-/** What every FLV body must start with: header, onMetaData, decoder configuration, a keyframe. */
-export const expectPlayableFlv = (body: Buffer) => {
-  expect(body.subarray(0, 3).toString("latin1")).toBe("FLV")
-  const tags = readFlv(body)
-  expect(scriptName(tags[0] as FlvTag)).toBe("onMetaData")
-  const video = tags.filter((t) => t.type === 9)
-  expect(video[0]?.data.subarray(0, 2)).toEqual(Buffer.from([0x17, 0x00])) // sequence header first
-  expect(video[1]?.data[0]).toBe(0x17) // then a keyframe
-  return tags
-}
 
 describe("HTTP-FLV and WS-FLV", () => {
   it.scopedLive("GET /live/NAME.flv: 200 video/x-flv with CORS; header, onMetaData, sequence header, keyframe, then live", () =>

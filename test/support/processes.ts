@@ -13,8 +13,8 @@ export interface Running {
   kill(): void
 }
 
-export const start = (command: string, args: ReadonlyArray<string>, timeoutMs: number): Running => {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] })
+export const start = (command: string, args: ReadonlyArray<string>, timeoutMs: number, options: { readonly stdin?: boolean } = {}): Running => {
+  const child = spawn(command, args, { stdio: [options.stdin === true ? "pipe" : "ignore", "pipe", "pipe"] })
   let stdout = ""
   let stderr = ""
   child.stdout?.on("data", (d: Buffer) => (stdout += d.toString("latin1")))

@@ -1,0 +1,62 @@
+/**
+ * A real browser plays the watch page: Debian's Chromium, headless, driven by puppeteer-core; mpegts.js
+ * served by the server itself. Once over WS-FLV and once over HTTP-FLV: the first frame within 1 s of
+ * page load, currentTime advancing, more than 60 decoded frames within 5 s, no player errors.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { CHROMIUM, launchChromium } from "../support/browser.js"
+import { httpGet } from "../support/http.js"
+import { waitUntil } from "../support/poll.js"
+import { ffmpegPublish } from "../support/processes.js"
+import { startHttpServer } from "../support/server.js"
+
+const artifacts = path.resolve(import.meta.dirname, "../../test-results")
+
+interface Playback {
+  readonly firstFrameAt: number | undefined
+  readonly currentTime: number
+  readonly frames: number
+  readonly errors: ReadonlyArray<string>
+}
+
+describe.runIf(CHROMIUM !== undefined)("the watch page in Chromium", () => {
+  it.scopedLive("plays over WS-FLV and over HTTP-FLV: first frame within 1 s, 60+ frames within 5 s, no errors", () =>
+    Effect.gen(function* () {
+      const server = yield* startHttpServer()
+      const publisher = ffmpegPublish(`rtmp://127.0.0.1:${server.rtmpPort}/live/show`, 60)
+      yield* Effect.addFinalizer(() => Effect.sync(() => publisher.kill()))
+      const browser = yield* Effect.acquireRelease(Effect.promise(launchChromium), (b) => Effect.promise(() => b.close()))
+      yield* Effect.promise(async () => {
+        await waitUntil("the stream to be live", async () => (await httpGet(`${server.base}/live/show.flv`, 300)).body.length > 1000, 20_000, 200)
+        fs.mkdirSync(artifacts, { recursive: true })
+        for (const transport of ["ws", "http"] as const) {
+          const page = await browser.newPage()
+          await page.setViewport({ width: 1100, height: 900 })
+          await page.goto(`${server.base}/live/show?transport=${transport}`, { waitUntil: "domcontentloaded" })
+          // Evaluated in the page (as source text: the project compiles without the DOM library).
+          const playback = () =>
+            page.evaluate(`(() => {
+              const video = document.querySelector("video")
+              return {
+                firstFrameAt: window.firstFrameAt,
+                currentTime: video.currentTime,
+                frames: video.getVideoPlaybackQuality().totalVideoFrames,
+                errors: window.playerErrors
+              }
+            })()`) as Promise<Playback>
+          await waitUntil(`${transport}: the first frame`, async () => (await playback()).firstFrameAt !== undefined, 10_000, 50)
+          const first = await playback()
+          await waitUntil(`${transport}: 60 frames`, async () => (await playback()).frames > 60, 5_000, 100)
+          const later = await playback()
+          expect(first.firstFrameAt).toBeLessThan(1000)
+          expect(later.currentTime).toBeGreaterThan(first.currentTime)
+          expect(later.errors).toEqual([])
+          await page.screenshot({ path: path.join(artifacts, `watch-page-${transport}.png`) })
+          await page.close()
+        }
+      })
+    }), 90_000)
+})
