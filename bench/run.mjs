@@ -8,11 +8,15 @@
 // 400 players is above 1.2× nginx-rtmp's (median over --repeat runs).
 //
 // usage: npm run bench -- [--players "1 100 400 1000"] [--hold 20] [--repeat 1] [--servers "effect nginx nms"]
-//                         [--sink-from 400] [--no-latency] [--no-ingest] [--out FILE.jsonl]
+//                         [--sink-from 400] [--no-latency] [--no-ingest] [--http-viewers "400 1000"] [--no-http]
+//                         [--out FILE.jsonl]
+// HTTP-FLV fan-out (effect-rtmp and node-media-server only: nginx-rtmp has no HTTP-FLV) uses our own
+// in-process HTTP viewers (bench/http-flv.mjs).
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
+import { httpFlvFanout } from "./http-flv.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const shared = path.resolve(root, "../shared")
@@ -29,6 +33,7 @@ const hold = Number(flag("hold", "20"))
 const repeat = Number(flag("repeat", "1"))
 const servers = flag("servers", "effect nginx nms").split(/\s+/).filter(Boolean)
 const sinkFrom = Number(flag("sink-from", "400"))
+const httpViewerCounts = has("no-http") ? [] : flag("http-viewers", "400 1000").split(/\s+/).filter(Boolean).map(Number)
 const out = flag("out", path.join(work, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.jsonl`))
 fs.mkdirSync(work, { recursive: true })
 
@@ -57,11 +62,12 @@ const waitForPort = async (port, timeoutMs = 20000) => {
   throw new Error(`nothing listens on ${port}`)
 }
 
-/** Starts one server; resolves with { pid, port, stop }. */
+/** Starts one server; resolves with { pid, port, httpPort, stop }. */
 const startServer = async (name) => {
   const port = await freePort()
+  const httpPort = await freePort()
   if (name === "effect") {
-    const child = spawn("node", [path.join(root, "dist/bin.js"), "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"], {
+    const child = spawn("node", [path.join(root, "dist/bin.js"), "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--log-level", "warning"], {
       stdio: ["ignore", "ignore", "inherit"],
       env: { ...process.env, MALLOC_TRIM_THRESHOLD_: "1073741824", NODE_ENV: "production" }
     })
@@ -69,6 +75,7 @@ const startServer = async (name) => {
     return {
       pid: child.pid,
       port,
+      httpPort,
       stop: async () => {
         child.kill("SIGTERM")
         await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)))
@@ -78,9 +85,11 @@ const startServer = async (name) => {
   const script = path.join(shared, "peers", name === "nginx" ? "nginx-rtmp.sh" : "nms.sh")
   const dir = path.join(work, name)
   execFileSync(script, ["stop", dir], { stdio: "ignore" })
-  const pid = Number(execFileSync(script, ["start", String(port), dir], { encoding: "utf8" }).trim().split("\n").pop())
+  const env = name === "nms" ? { ...process.env, NMS_HTTP_PORT: String(httpPort) } : process.env
+  const pid = Number(execFileSync(script, ["start", String(port), dir], { encoding: "utf8", env }).trim().split("\n").pop())
   await waitForPort(port)
-  return { pid, port, stop: async () => void execFileSync(script, ["stop", dir], { stdio: "ignore" }) }
+  if (name === "nms") await waitForPort(httpPort)
+  return { pid, port, httpPort, stop: async () => void execFileSync(script, ["stop", dir], { stdio: "ignore" }) }
 }
 
 const runJson = (command, commandArgs, env = {}) =>
@@ -211,6 +220,20 @@ if (!has("no-ingest")) {
   }
 }
 
+const httpServers = servers.filter((s) => s !== "nginx")
+for (const viewers of httpViewerCounts) {
+  for (const name of rotate(httpServers, step++)) {
+    const server = await startServer(name)
+    log(`http-flv ${name} viewers=${viewers} hold=${hold}s`)
+    try {
+      const result = await httpFlvFanout({ server: { pid: server.pid, rtmpPort: server.port, httpPort: server.httpPort }, sample, viewers, hold, cpuSeconds: treeCpuSeconds })
+      record({ kind: "http-flv", server: name, viewers, result })
+    } finally {
+      await server.stop()
+    }
+  }
+}
+
 // --- report ------------------------------------------------------------------------------------------------
 const entries = fs.readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l))
 const median = (xs) => {
@@ -276,6 +299,19 @@ if (ingestRuns.length > 0) {
   for (const e of ingestRuns) {
     const r = e.result
     lines.push(`| ${e.server} | ${fmt(r.mbps)} | ${fmt(r.cpu_pct)} | ${fmt(r.cpu_ms_per_mbit, 2)} | ${r.publisher_alive} |`)
+  }
+}
+const httpRuns = entries.filter((e) => e.kind === "http-flv" && e.result)
+if (httpRuns.length > 0) {
+  lines.push("", `### HTTP-FLV fan-out (in-process HTTP viewers, ${hold} s hold)`, "")
+  lines.push("| viewers | server | kept up | CPU % of a core | CPU s per GB delivered | RSS MiB | first byte p50 / p95 ms |", "|---|---|---|---|---|---|---|")
+  for (const e of httpRuns) {
+    const r = e.result
+    lines.push(`| ${e.viewers} | ${e.server} | ${r.kept_up}/${r.viewers} | ${fmt(r.server_cpu_pct)} | ${fmt(r.cpu_s_per_gb, 2)} | ${fmt(r.server_rss_max_mib)} | ${fmt(r.first_byte_ms_p50, 0)} / ${fmt(r.first_byte_ms_p95, 0)} |`)
+  }
+  for (const viewers of httpViewerCounts) {
+    const perGb = (name) => median(httpRuns.filter((e) => e.server === name && e.viewers === viewers).map((e) => e.result.cpu_s_per_gb))
+    if (perGb("effect") != null && perGb("nms") != null) lines.push(`| ${viewers} | effect ÷ nms | | | ${ratio(perGb("effect"), perGb("nms"))} | | |`)
   }
 }
 process.stdout.write(lines.join("\n") + "\n")

@@ -4,7 +4,7 @@
  * which serve with every `serve` flag and add one relay.
  */
 import { Command, Options, ValidationError } from "@effect/cli"
-import { Cause, Console, Effect, Layer, Option } from "effect"
+import { Cause, Console, Effect, Layer, Logger, Option } from "effect"
 import * as Auth from "../core/auth.js"
 import { type AuthFlags, authOptions, toAuthorizer } from "./auth-options.js"
 import { describeRelays, type RelayConfig, RelaysLive } from "../relay/relays.js"
@@ -25,7 +25,10 @@ const runServer = (options: ServeOptions & RelayFlags & AuthFlags, relays: Relay
     for (const line of describeRelays(relays)) yield* Effect.logInfo(`Relay: ${line}`)
     const server = RelaysLive(relays).pipe(Layer.provideMerge(RtmpServerLive))
     const withHttp = config.http ? HttpServerLive.pipe(Layer.provideMerge(server)) : server
-    return yield* Layer.launch(withHttp.pipe(Layer.provide(ServerConfig.layer(config)), Layer.provide(Auth.layer(authorizer))))
+    const logger = options.logFormat === "json" ? Logger.json : options.logFormat === "logfmt" ? Logger.logFmt : Logger.pretty
+    return yield* Layer.launch(withHttp.pipe(Layer.provide(ServerConfig.layer(config)), Layer.provide(Auth.layer(authorizer)))).pipe(
+      Effect.provide(logger)
+    )
   })
 
 const serveHandler = (options: ServeOptions & RelayFlags & AuthFlags) => runServer(options, toRelayConfig(options))

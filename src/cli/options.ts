@@ -82,6 +82,10 @@ export const serveOptions = {
   httpCors: Options.text("http-cors").pipe(Options.withDefault(defaults.httpCors), Options.withDescription("Access-Control-Allow-Origin for media and the read API")),
   httpWaitTimeout: integer("http-wait-timeout", Duration.toSeconds(defaults.httpWaitTimeout), "Seconds an HTTP/WS viewer waits for a stream that is not live yet"),
   httpHeaderTimeout: integer("http-header-timeout", Duration.toSeconds(defaults.httpHeaderTimeout), "Seconds a client has to send its request headers"),
+  logFormat: Options.choice("log-format", ["pretty", "json", "logfmt"]).pipe(
+    Options.withDefault("pretty" as const),
+    Options.withDescription("Log lines as pretty text, one JSON object, or logfmt (with --log-level for the level)")
+  ),
   apiToken: Options.redacted("api-token").pipe(
     Options.withFallbackConfig(Config.redacted("RTMP_API_TOKEN")),
     Options.optional,

@@ -19,7 +19,9 @@ const root = path.resolve(import.meta.dirname, "../..")
 
 /** Starts the built CLI and resolves once it prints its listening line. */
 const spawnServer = async (args: ReadonlyArray<string>, cwd = root) => {
-  const child = spawn("node", [path.join(root, "dist/bin.js"), ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] })
+  // Several servers run at once in these tests: each gets a free HTTP port unless the test picks one.
+  const httpPort = args.includes("--http-port") ? [] : ["--http-port", "0"]
+  const child = spawn("node", [path.join(root, "dist/bin.js"), ...args, ...httpPort], { cwd, stdio: ["ignore", "pipe", "pipe"] })
   const state = { output: "" }
   child.stdout.on("data", (d: Buffer) => (state.output += d.toString()))
   child.stderr.on("data", (d: Buffer) => (state.output += d.toString()))
@@ -114,6 +116,17 @@ describe("start-up failures: one clear line, non-zero exit", () => {
     const result = await runCli(["--port", "abc"])
     expect(result.code).not.toBe(0)
     expect(result.stdout + result.stderr).toContain("'abc' is not a integer")
+  }, 30_000)
+
+  it("--log-format json prints one JSON object per log line", async () => {
+    const port = await freePort()
+    const { child, state, exited } = await spawnServer(["--host", "127.0.0.1", "--port", String(port), "--http-port", "0", "--log-format", "json"])
+    child.kill("SIGTERM")
+    await exited
+    const lines = state.output.trim().split("\n")
+    expect(lines.length).toBeGreaterThan(1)
+    for (const line of lines) expect(JSON.parse(line)).toHaveProperty("logLevel")
+    expect(state.output).toContain(`Listening for connections on 127.0.0.1:${port}`)
   }, 30_000)
 
   it("the usage line shows repeatable flags as optional", async () => {

@@ -1,0 +1,88 @@
+// HTTP-FLV fan-out: one real-time ffmpeg publisher (the shared sample, looped), N in-process HTTP-FLV
+// sink viewers (HTTP/1.1 GET, bytes counted, never parsed or copied), server CPU over the hold window from
+// /proc, like ../shared/bench/fanout.sh does for RTMP. Used by run.mjs; prints nothing itself.
+//
+// A viewer "kept up" when it received ≥ 0.9 × the stream's rate during the hold. First byte = request sent
+// → first body byte (the FLV header, at once when the stream is live: both servers send it immediately).
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as http from "node:http"
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const percentile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? null : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
+}
+
+/** Opens `count` viewers of `url`, `perTick` at a time; each records its first-byte time and bytes. */
+const openViewers = async (url, count, perTick = 50) => {
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity })
+  const viewers = []
+  for (let i = 0; i < count; i++) {
+    const viewer = { bytes: 0, firstByteMs: null, closed: false, request: null }
+    const sentAt = performance.now()
+    viewer.request = http.get(url, { agent }, (response) => {
+      response.on("data", (chunk) => {
+        if (viewer.firstByteMs === null) viewer.firstByteMs = performance.now() - sentAt
+        viewer.bytes += chunk.length
+      })
+      response.on("close", () => (viewer.closed = true))
+    })
+    viewer.request.on("error", () => (viewer.closed = true))
+    viewers.push(viewer)
+    if (i % perTick === perTick - 1) await sleep(10)
+  }
+  return viewers
+}
+
+/**
+ * One measurement: `server` is { pid, httpPort, rtmpPort }, `cpuSeconds(pid)` reads a process tree's CPU.
+ * Returns one JSON-able result.
+ */
+export const httpFlvFanout = async ({ server, sample, viewers: count, hold, cpuSeconds, settle = 4 }) => {
+  const bytesPerSecond = fs.statSync(sample).size / 30
+  const publisher = spawn("ffmpeg", ["-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", sample, "-c", "copy", "-f", "flv", `rtmp://127.0.0.1:${server.rtmpPort}/live/bench`], {
+    stdio: "ignore"
+  })
+  try {
+    await sleep(2500) // the publisher is live and the GOP cache (if any) is full
+    const url = `http://127.0.0.1:${server.httpPort}/live/bench.flv`
+    const viewers = await openViewers(url, count)
+    const deadline = Date.now() + 20000
+    while (Date.now() < deadline && viewers.some((v) => v.firstByteMs === null && !v.closed)) await sleep(100)
+    await sleep(settle * 1000)
+    const before = viewers.map((v) => v.bytes)
+    const cpu0 = cpuSeconds(server.pid)
+    const t0 = Date.now()
+    let rssMax = 0
+    while (Date.now() - t0 < hold * 1000) {
+      try {
+        const status = fs.readFileSync(`/proc/${server.pid}/status`, "utf8")
+        rssMax = Math.max(rssMax, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
+      } catch {}
+      await sleep(250)
+    }
+    const seconds = (Date.now() - t0) / 1000
+    const cpu = cpuSeconds(server.pid) - cpu0
+    const received = viewers.map((v, i) => v.bytes - before[i])
+    const bytesHold = received.reduce((a, b) => a + b, 0)
+    const keptUp = received.filter((b, i) => !viewers[i].closed && b >= 0.9 * bytesPerSecond * seconds).length
+    const firstBytes = viewers.map((v) => v.firstByteMs).filter((x) => x !== null)
+    viewers.forEach((v) => v.request.destroy())
+    return {
+      viewers: count,
+      kept_up: keptUp,
+      seconds,
+      server_cpu_s: cpu,
+      server_cpu_pct: (100 * cpu) / seconds,
+      bytes_hold: bytesHold,
+      cpu_s_per_gb: bytesHold > 0 ? cpu / (bytesHold / 1e9) : null,
+      server_rss_max_mib: rssMax,
+      first_byte_ms_p50: percentile(firstBytes, 50),
+      first_byte_ms_p95: percentile(firstBytes, 95),
+      publisher_alive: publisher.exitCode === null
+    }
+  } finally {
+    publisher.kill("SIGKILL")
+  }
+}
