@@ -82,6 +82,16 @@ export const serveOptions = {
   httpCors: Options.text("http-cors").pipe(Options.withDefault(defaults.httpCors), Options.withDescription("Access-Control-Allow-Origin for media and the read API")),
   httpWaitTimeout: integer("http-wait-timeout", Duration.toSeconds(defaults.httpWaitTimeout), "Seconds an HTTP/WS viewer waits for a stream that is not live yet"),
   httpHeaderTimeout: integer("http-header-timeout", Duration.toSeconds(defaults.httpHeaderTimeout), "Seconds a client has to send its request headers"),
+  noHls: Options.boolean("no-hls").pipe(Options.withDescription("Do not package streams as LL-HLS")),
+  hlsPartDuration: Options.float("hls-part-duration").pipe(
+    Options.withDefault(Duration.toSeconds(defaults.hlsPartDuration)),
+    Options.withDescription("LL-HLS part duration in seconds")
+  ),
+  hlsSegmentDuration: Options.float("hls-segment-duration").pipe(
+    Options.withDefault(Duration.toSeconds(defaults.hlsSegmentDuration)),
+    Options.withDescription("Shortest LL-HLS segment in seconds (segments end at the first keyframe after it)")
+  ),
+  hlsSegmentCount: integer("hls-segment-count", defaults.hlsSegmentCount, "LL-HLS segments kept per stream (at least 7); older URIs answer 404"),
   logFormat: Options.choice("log-format", ["pretty", "json", "logfmt"]).pipe(
     Options.withDefault("pretty" as const),
     Options.withDescription("Log lines as pretty text, one JSON object, or logfmt (with --log-level for the level)")
@@ -127,7 +137,11 @@ export const toServerConfig = (options: ServeOptions): ServerConfigShape => ({
   httpCors: options.httpCors,
   httpWaitTimeout: Duration.seconds(options.httpWaitTimeout),
   httpHeaderTimeout: Duration.seconds(options.httpHeaderTimeout),
-  apiToken: options.apiToken
+  apiToken: options.apiToken,
+  hls: !options.noHls,
+  hlsPartDuration: Duration.millis(Math.round(options.hlsPartDuration * 1000)),
+  hlsSegmentDuration: Duration.millis(Math.round(options.hlsSegmentDuration * 1000)),
+  hlsSegmentCount: options.hlsSegmentCount
 })
 
 /** Default directory for a bare `--log-io` / `-l`. */

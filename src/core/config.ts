@@ -69,6 +69,14 @@ export interface ServerConfigShape {
   readonly httpHeaderTimeout: Duration.Duration
   /** Bearer token for the API's write endpoints; without one they are refused. */
   readonly apiToken: Option.Option<Redacted.Redacted<string>>
+  /** Package every live stream as LL-HLS on the HTTP port. */
+  readonly hls: boolean
+  /** LL-HLS part duration. */
+  readonly hlsPartDuration: Duration.Duration
+  /** Shortest LL-HLS segment: a segment ends at the first keyframe after it. */
+  readonly hlsSegmentDuration: Duration.Duration
+  /** Complete segments kept per stream (memory bound); older URIs answer 404. */
+  readonly hlsSegmentCount: number
 }
 
 export const defaults: ServerConfigShape = {
@@ -103,7 +111,11 @@ export const defaults: ServerConfigShape = {
   httpCors: "*",
   httpWaitTimeout: Duration.seconds(30),
   httpHeaderTimeout: Duration.seconds(10),
-  apiToken: Option.none()
+  apiToken: Option.none(),
+  hls: true,
+  hlsPartDuration: Duration.millis(200),
+  hlsSegmentDuration: Duration.seconds(2),
+  hlsSegmentCount: 7
 }
 
 /**
@@ -155,11 +167,13 @@ const ranges: ReadonlyArray<readonly [NumericSetting, number, number]> = [
   ["playerQueueHardBytes", 1, Number.MAX_SAFE_INTEGER],
   ["maxConnections", 1, Number.MAX_SAFE_INTEGER],
   ["maxConnectionsPerIp", 1, Number.MAX_SAFE_INTEGER],
-  ["httpPort", 0, 65535]
+  ["httpPort", 0, 65535],
+  // LL-HLS players (iOS, gohlslib's measurements) need at least 7 segments in the playlist.
+  ["hlsSegmentCount", 7, 1000]
 ]
 
 /** Durations that must be positive; the others may be 0 (off, or at once). */
-const positiveDurations: ReadonlyArray<DurationSetting> = ["handshakeTimeout", "playerMaxLag", "pingInterval", "pingTimeout", "httpWaitTimeout", "httpHeaderTimeout"]
+const positiveDurations: ReadonlyArray<DurationSetting> = ["handshakeTimeout", "playerMaxLag", "pingInterval", "pingTimeout", "httpWaitTimeout", "httpHeaderTimeout", "hlsPartDuration", "hlsSegmentDuration"]
 const durations: ReadonlyArray<DurationSetting> = [...positiveDurations, "shutdownTimeout", "publisherIdleTimeout", "publisherTakeoverGrace"]
 
 const problem = (config: ServerConfigShape): ConfigError | undefined => {
@@ -222,5 +236,9 @@ const fromConfig = Config.all({
   httpCors: Config.string("http_cors").pipe(Config.withDefault(defaults.httpCors)),
   httpWaitTimeout: Config.duration("http_wait_timeout").pipe(Config.withDefault(defaults.httpWaitTimeout)),
   httpHeaderTimeout: Config.duration("http_header_timeout").pipe(Config.withDefault(defaults.httpHeaderTimeout)),
-  apiToken: Config.option(Config.redacted("api_token"))
+  apiToken: Config.option(Config.redacted("api_token")),
+  hls: Config.boolean("hls").pipe(Config.withDefault(defaults.hls)),
+  hlsPartDuration: Config.duration("hls_part_duration").pipe(Config.withDefault(defaults.hlsPartDuration)),
+  hlsSegmentDuration: Config.duration("hls_segment_duration").pipe(Config.withDefault(defaults.hlsSegmentDuration)),
+  hlsSegmentCount: Config.integer("hls_segment_count").pipe(Config.withDefault(defaults.hlsSegmentCount))
 })

@@ -74,10 +74,12 @@ export const watchPage = (app: string, name: string) => {
 <div class="bar">
 <label><input type="radio" name="transport" value="ws" checked> WebSocket-FLV</label>
 <label><input type="radio" name="transport" value="http"> HTTP-FLV</label>
+<label><input type="radio" name="transport" value="hls"> LL-HLS</label>
 <span id="stats"></span>
 <span>Other players: <code id="flv-url"></code></span>
 </div>`,
     `<script src="/assets/mpegts.js"></script>
+<script src="/assets/hls.js"></script>
 <script>
 const source = ${JSON.stringify(source)};
 const video = document.getElementById("video");
@@ -92,8 +94,9 @@ window.playerErrors = [];
 const show = (text, sub = "") => { overlay.hidden = false; message.textContent = text; detail.textContent = sub; };
 const setState = (text, live) => { state.textContent = text; state.className = live ? "badge live" : "badge"; };
 const transport = () => document.querySelector('input[name="transport"]:checked').value;
-if (new URLSearchParams(location.search).get("transport") === "http") document.querySelector('input[value="http"]').checked = true;
-function stop() { if (player) { player.destroy(); player = null; } }
+const requested = new URLSearchParams(location.search).get("transport");
+if (requested === "http" || requested === "hls") document.querySelector('input[value="' + requested + '"]').checked = true;
+function stop() { if (player) { player.destroy(); player = null; window.hls = undefined; } }
 function scheduleRetry() { clearTimeout(retry); retry = setTimeout(start, 2000); }
 async function start() {
   stop();
@@ -104,6 +107,7 @@ async function start() {
   } catch { show("Server unreachable", "Retrying…"); return scheduleRetry(); }
   const query = new URLSearchParams(location.search);
   query.delete("transport");
+  if (transport() === "hls") return startHls(query);
   const url = (transport() === "ws" ? location.origin.replace(/^http/, "ws") : location.origin) + source + ".flv" + (query.size > 0 ? "?" + query : "");
   player = mpegts.createPlayer({ type: "flv", isLive: true, url, hasAudio: true, hasVideo: true }, {
     enableWorker: false, lazyLoad: false, liveBufferLatencyChasing: true, liveBufferLatencyMaxLatency: 1.5, liveBufferLatencyMinRemain: 0.3, enableStashBuffer: false
@@ -115,6 +119,21 @@ async function start() {
   player.load();
   video.play().catch(() => {});
 }
+function startHls(query) {
+  const url = source + ".m3u8" + (query.size > 0 ? "?" + query : "");
+  if (!window.Hls || !Hls.isSupported()) { video.src = url; video.play().catch(() => {}); return; } // Safari plays LL-HLS natively
+  const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, backBufferLength: 10 });
+  window.hls = hls;
+  player = { destroy: () => hls.destroy() };
+  hls.on(Hls.Events.ERROR, (_event, data) => {
+    if (!data.fatal) return;
+    window.playerErrors.push(data.type + ": " + data.details); setState("reconnecting", false); show("Stream interrupted", "Reconnecting…"); scheduleRetry();
+  });
+  hls.loadSource(url);
+  hls.attachMedia(video);
+  video.play().catch(() => {});
+}
+setInterval(() => { if (window.hls && window.hls.latency) document.getElementById("stats").textContent = "latency " + window.hls.latency.toFixed(2) + " s"; }, 1000);
 video.addEventListener("playing", () => {
   overlay.hidden = true; setState("live", true);
   if (window.firstFrameAt === undefined) window.firstFrameAt = performance.now(); // ms since navigation started

@@ -18,8 +18,10 @@ import { describeStream } from "./describe.js"
 import { renderMetrics } from "./metrics.js"
 import { indexPage, watchPage } from "./pages.js"
 
-/** mpegts.js from its npm package, read once at start-up. */
-const playerLibrary = () => readFileSync(createRequire(import.meta.url).resolve("mpegts.js"))
+/** The player libraries from their npm packages, read once at start-up. */
+const resolve = createRequire(import.meta.url).resolve
+const playerLibrary = () => readFileSync(resolve("mpegts.js"))
+const hlsLibrary = () => readFileSync(resolve("hls.js/dist/hls.min.js"))
 
 const sameToken = (given: string, expected: string) =>
   timingSafeEqual(createHash("sha256").update(given).digest(), createHash("sha256").update(expected).digest())
@@ -42,6 +44,7 @@ export const routes = Effect.gen(function* () {
   const connections = yield* Connections
   const relays = yield* Effect.serviceOption(RelayHealth)
   const library = playerLibrary()
+  const hlsJs = hlsLibrary()
   const cors = { "access-control-allow-origin": config.httpCors, "cache-control": "no-store" }
   const json = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status, headers: cors })
   const notFound = (what: string) => json({ error: `${what} not found` }, 404)
@@ -67,6 +70,7 @@ export const routes = Effect.gen(function* () {
     HttpRouter.get("/healthz", Effect.succeed(HttpServerResponse.text("ok\n"))),
     HttpRouter.get("/metrics", Effect.map(renderMetrics, (text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))),
     HttpRouter.get("/assets/mpegts.js", Effect.succeed(HttpServerResponse.uint8Array(library, { contentType: "text/javascript; charset=utf-8", headers: { "cache-control": "public, max-age=3600" } }))),
+    HttpRouter.get("/assets/hls.js", Effect.succeed(HttpServerResponse.uint8Array(hlsJs, { contentType: "text/javascript; charset=utf-8", headers: { "cache-control": "public, max-age=3600" } }))),
     HttpRouter.get("/api/v1/streams", Effect.gen(function* () {
       const at = yield* now
       return json({ streams: (yield* registry.streams).map((s) => describeStream(s, at)) })

@@ -13,7 +13,10 @@ import { Access } from "../core/access.js"
 import { ServerConfig } from "../core/config.js"
 import { Connections } from "../core/connections.js"
 import { ConnectionLimits } from "../core/limits.js"
+import { Authorization } from "../core/auth.js"
 import { parseFlvPath, serveHttpFlv, serveWsFlv } from "../flv/viewers.js"
+import { parseHlsPath, serveHls } from "../hls/http.js"
+import { HlsService } from "../hls/service.js"
 import { describeListenFailure } from "../rtmp/listener.js"
 import { routes } from "./routes.js"
 
@@ -29,6 +32,8 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
     // A defect in a handler answers 500 (the platform's doing) and is logged here at Error, not at Debug.
     const app = (yield* routes).pipe(Effect.tapDefect((defect) => Effect.logError("HTTP request failed with a defect", Cause.die(defect))))
     const handler = yield* NodeHttpServer.makeHandler(app)
+    const hls = yield* Effect.serviceOption(HlsService)
+    const auth = yield* Authorization
     const media = yield* FiberSet.make()
     const runMedia = yield* FiberSet.runtime(media)<ServerConfig | Access | Connections>()
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 })
@@ -61,9 +66,46 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
       return { ...target, query: url.search.slice(1), remoteAddress: incoming.socket.remoteAddress ?? "", connectionId: `h${++nextId}` }
     }
 
+    /** LL-HLS: playlists are authorized like any play (token query, callback with protocol=hls); media URIs carry the per-publish id. */
+    const serveHlsRequest = (incoming: http.IncomingMessage, response: http.ServerResponse): boolean => {
+      if (Option.isNone(hls)) return false
+      const url = new URL(incoming.url ?? "/", "http://localhost")
+      const target = parseHlsPath(url.pathname)
+      if (target === undefined) return false
+      const packager = hls.value.packager(target.app, target.name)
+      const notLive = () => {
+        response.writeHead(404, { "content-type": "text/plain; charset=utf-8", "access-control-allow-origin": config.httpCors })
+        response.end(`${target.app}/${target.name} is not live\n`)
+      }
+      if (Option.isNone(packager) || !packager.value.ready) {
+        notLive()
+        return true
+      }
+      if (target.kind !== "multivariant" && target.kind !== "media") {
+        serveHls(target, packager.value, url, response, config.httpCors)
+        return true
+      }
+      const request = { app: target.app, name: target.name, query: url.search.slice(1), remoteAddress: incoming.socket.remoteAddress ?? "", connectionId: `l${++nextId}`, protocol: "hls" }
+      runMedia(
+        auth.play(request).pipe(
+          Effect.matchEffect({
+            onFailure: (denied) =>
+              Effect.logWarning(`Play denied on app '${target.app}': ${denied.reason}`).pipe(
+                Effect.zipRight(Effect.sync(() => response.writeHead(403, { "access-control-allow-origin": config.httpCors }).end("play denied\n")))
+              ),
+            onSuccess: () => Effect.sync(() => serveHls(target, packager.value, url, response, config.httpCors))
+          })
+        )
+      )
+      return true
+    }
+
     server.on("request", (incoming: http.IncomingMessage, response: http.ServerResponse) => {
       const request = incoming.method === "GET" ? flvRequest(incoming) : undefined
-      if (request === undefined) return handler(incoming, response)
+      if (request === undefined) {
+        if (incoming.method === "GET" && serveHlsRequest(incoming, response)) return
+        return handler(incoming, response)
+      }
       runMedia(
         serveHttpFlv(request, incoming).pipe(
           Effect.annotateLogs({ connection: request.connectionId, remote: request.remoteAddress }),

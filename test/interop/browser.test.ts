@@ -1,7 +1,8 @@
 /**
  * A real browser plays the watch page: Debian's Chromium, headless, driven by puppeteer-core; mpegts.js
  * served by the server itself. Once over WS-FLV and once over HTTP-FLV: the first frame within 1 s of
- * page load, currentTime advancing, more than 60 decoded frames within 5 s, no player errors.
+ * page load, currentTime advancing, more than 60 decoded frames within 5 s, no player errors. Then over
+ * LL-HLS with hls.js: the first frame within 1.5 s and playback less than 1.5 s behind the ingest clock.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -20,10 +21,12 @@ interface Playback {
   readonly currentTime: number
   readonly frames: number
   readonly errors: ReadonlyArray<string>
+  /** LL-HLS only: Date.now() − hls.playingDate (PROGRAM-DATE-TIME), ms: glass-to-glass less the encoder. */
+  readonly behindLiveMs: number | null
 }
 
 describe.runIf(CHROMIUM !== undefined)("the watch page in Chromium", () => {
-  it.scopedLive("plays over WS-FLV and over HTTP-FLV: first frame within 1 s, 60+ frames within 5 s, no errors", () =>
+  it.scopedLive("plays over WS-FLV, HTTP-FLV and LL-HLS: first frame within 1 s (1.5 s for HLS), 60+ frames within 5 s, no errors", () =>
     Effect.gen(function* () {
       const server = yield* startHttpServer()
       const publisher = ffmpegPublish(`rtmp://127.0.0.1:${server.rtmpPort}/live/show`, 60)
@@ -32,7 +35,7 @@ describe.runIf(CHROMIUM !== undefined)("the watch page in Chromium", () => {
       yield* Effect.promise(async () => {
         await waitUntil("the stream to be live", async () => (await httpGet(`${server.base}/live/show.flv`, 300)).body.length > 1000, 20_000, 200)
         fs.mkdirSync(artifacts, { recursive: true })
-        for (const transport of ["ws", "http"] as const) {
+        for (const transport of ["ws", "http", "hls"] as const) {
           const page = await browser.newPage()
           await page.setViewport({ width: 1100, height: 900 })
           await page.goto(`${server.base}/live/show?transport=${transport}`, { waitUntil: "domcontentloaded" })
@@ -44,16 +47,25 @@ describe.runIf(CHROMIUM !== undefined)("the watch page in Chromium", () => {
                 firstFrameAt: window.firstFrameAt,
                 currentTime: video.currentTime,
                 frames: video.getVideoPlaybackQuality().totalVideoFrames,
-                errors: window.playerErrors
+                errors: window.playerErrors,
+                behindLiveMs: window.hls && window.hls.playingDate ? Date.now() - window.hls.playingDate.getTime() : null
               }
             })()`) as Promise<Playback>
           await waitUntil(`${transport}: the first frame`, async () => (await playback()).firstFrameAt !== undefined, 10_000, 50)
           const first = await playback()
           await waitUntil(`${transport}: 60 frames`, async () => (await playback()).frames > 60, 5_000, 100)
           const later = await playback()
-          expect(first.firstFrameAt).toBeLessThan(1000)
+          expect(first.firstFrameAt).toBeLessThan(transport === "hls" ? 1500 : 1000)
           expect(later.currentTime).toBeGreaterThan(first.currentTime)
           expect(later.errors).toEqual([])
+          if (transport === "hls") {
+            // Let hls.js settle on its live edge (PART-HOLD-BACK), then read how far behind the ingest clock it plays.
+            await new Promise((r) => setTimeout(r, 4000))
+            const settled = await playback()
+            console.log(`LL-HLS: first frame ${Math.round(first.firstFrameAt ?? -1)} ms after navigation, ${settled.behindLiveMs} ms behind ingest`)
+            expect(settled.behindLiveMs).not.toBeNull()
+            expect(settled.behindLiveMs as number).toBeLessThan(1500)
+          } else console.log(`${transport}: first frame ${Math.round(first.firstFrameAt ?? -1)} ms after navigation`)
           await page.screenshot({ path: path.join(artifacts, `watch-page-${transport}.png`) })
           await page.close()
         }

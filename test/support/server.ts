@@ -6,6 +6,7 @@ import { type Authorizer, layer as authLayer, open } from "../../src/core/auth.j
 import { ServerConfig, type ServerConfigShape } from "../../src/core/config.js"
 import { RtmpServer, RtmpServerLive } from "../../src/rtmp/listener.js"
 import { StreamRegistry } from "../../src/core/registry.js"
+import { HlsService } from "../../src/hls/service.js"
 import { HttpServer, HttpServerLive } from "../../src/http/server.js"
 
 const quiet = Logger.minimumLogLevel(process.env.RTMP_TEST_LOG === "1" ? LogLevel.Debug : LogLevel.Error)
@@ -41,7 +42,11 @@ export const startServer = (relays: Partial<RelayConfig> = {}, overrides: Partia
 export const startHttpServer = (overrides: Partial<ServerConfigShape> = {}, authorizer: Authorizer = open) =>
   Effect.gen(function* () {
     const context = yield* Layer.build(
-      HttpServerLive.pipe(Layer.provideMerge(testServer({ httpPort: 0, ...overrides }, authorizer)), Layer.provide(quiet))
+      HttpServerLive.pipe(
+        Layer.provideMerge(HlsService.Default.pipe(Layer.provideMerge(testServer({ httpPort: 0, ...overrides }, authorizer)))),
+        Layer.provide(authLayer(authorizer)),
+        Layer.provide(quiet)
+      )
     )
     const { rtmp, http, registry } = yield* Effect.all({ rtmp: RtmpServer, http: HttpServer, registry: StreamRegistry }).pipe(Effect.provide(context))
     return { rtmpPort: rtmp.address.port, httpPort: http.address.port, registry, base: `http://127.0.0.1:${http.address.port}` }

@@ -1,0 +1,264 @@
+/**
+ * The LL-HLS packager of one live stream, an output like any viewer: it subscribes to the stream, muxes
+ * every frame once into fMP4 parts (~200 ms) and segments (cut at a keyframe once ≥ 2 s), keeps the
+ * newest segments (older URIs answer 404), renders its playlist once per published part, and wakes the
+ * requests waiting for a part (blocking playlist reload, preload hints). Plain code on the media path;
+ * the HTTP side asks it synchronously and parks its waiters here.
+ */
+import { join } from "../protocol/fmp4.js"
+import { Fmp4Muxer } from "../media/fmp4-muxer.js"
+import { type MediaFrame, TagType } from "../media/frame.js"
+import type { LiveStream, StreamSubscriber } from "../media/stream.js"
+import { type PartInfo, renderMediaPlaylist, type SegmentInfo } from "./playlist.js"
+
+export interface PackagerOptions {
+  /** Nominal part duration, seconds. */
+  readonly partDuration: number
+  /** Shortest segment, seconds: a segment ends at the first keyframe after this. */
+  readonly minSegmentDuration: number
+  /** Complete segments kept. */
+  readonly segmentCount: number
+  /** First media sequence number (continues across republishes). */
+  readonly firstMsn: number
+  readonly discontinuitySequence: number
+  readonly now: () => number
+}
+
+interface Part extends PartInfo {
+  readonly bytes: Uint8Array
+}
+
+interface Segment {
+  readonly msn: number
+  readonly parts: Array<Part>
+  readonly startDts: number
+  readonly programDateTime: number
+  duration: number
+  bytes: Uint8Array | undefined
+}
+
+/** A request waiting for a part: resolved when (msn, part) exists, or when the packager stops. */
+interface Waiter {
+  readonly msn: number
+  readonly part: number
+  readonly wake: () => void
+}
+
+const randomSid = () => Math.random().toString(16).slice(2, 10)
+
+export class HlsPackager implements StreamSubscriber {
+  readonly sid = randomSid()
+  private readonly muxer: Fmp4Muxer
+  private init: Uint8Array | undefined = undefined
+  private initVersion = -1
+  private readonly segments: Array<Segment> = []
+  private open: Segment | undefined = undefined
+  private partStart: number | undefined = undefined
+  private waiters: Array<Waiter> = []
+  private playlistCache: string | undefined = undefined
+  /** Fixed once the first segment completes (the spec forbids changing either). */
+  targetDuration = 0
+  partTarget = 0
+  stopped = false
+  /** Bytes of every segment kept, for the byte budget and the variant's BANDWIDTH. */
+  private peakBitsPerSecond = 0
+
+  constructor(
+    readonly stream: LiveStream,
+    private readonly options: PackagerOptions,
+    sizeHint: { width?: number; height?: number } = {}
+  ) {
+    this.muxer = new Fmp4Muxer(sizeHint)
+  }
+
+  /** Starts from what the stream already has: decoder configurations and the cached GOP. */
+  seed(): void {
+    for (const header of [this.stream.videoHeader, this.stream.audioHeader]) if (header !== undefined) this.muxer.push(header)
+    for (const frame of this.stream.gop) this.take(frame)
+  }
+
+  onPublish(): void {}
+  onUnpublish(): void {}
+  onTakeover(): void {}
+  onData(): void {}
+
+  onFrame(_stream: LiveStream, frame: MediaFrame): void {
+    if (!this.stopped) this.take(frame)
+  }
+
+  private leadingIsVideo(): boolean {
+    return this.muxer.video !== undefined
+  }
+
+  private take(frame: MediaFrame): void {
+    if (!this.muxer.push(frame) || frame.sequenceHeader) return
+    const leading = this.leadingIsVideo() ? frame.typeId === TagType.Video : frame.typeId === TagType.Audio
+    if (!leading) return
+    const at = this.muxer.pendingStart()
+    if (at === undefined) return
+    // The frame just pushed is held back (its duration is unknown); everything before it can go out.
+    // Times are whole milliseconds (FLV's), so part and segment boundaries are exact: no float drift.
+    const now = frame.timestamp
+    if (this.open === undefined) {
+      if (this.leadingIsVideo() && !frame.keyframe) return this.discardUntilKeyframe()
+      this.startSegment(now)
+      return
+    }
+    const segmentAge = now - this.open.startDts
+    // A GOP longer than the target duration is cut anyway (that segment starts with a non-independent
+    // part): EXTINF rounded must never exceed TARGETDURATION.
+    const forced = this.targetDuration > 0 && segmentAge >= this.targetDuration * 1000 + 400
+    if (((frame.keyframe || !this.leadingIsVideo()) && segmentAge >= this.options.minSegmentDuration * 1000) || forced) {
+      this.closePart()
+      this.closeSegment()
+      this.startSegment(now)
+      return
+    }
+    if (this.partStart !== undefined && now - this.partStart >= Math.round(this.options.partDuration * 1000)) this.closePart(now)
+  }
+
+  /** Before the first keyframe nothing can be decoded: drop what the muxer holds. */
+  private discardUntilKeyframe(): void {
+    this.muxer.flush()
+  }
+
+  private startSegment(at: number): void {
+    if (this.muxer.configVersion !== this.initVersion) {
+      this.init = this.muxer.init()
+      this.initVersion = this.muxer.configVersion
+    }
+    const msn = this.open === undefined && this.segments.length === 0 ? this.options.firstMsn : (this.lastSegment()?.msn ?? this.options.firstMsn - 1) + 1
+    this.open = { msn, parts: [], startDts: at, programDateTime: this.options.now(), duration: 0, bytes: undefined }
+    this.partStart = at
+  }
+
+  private lastSegment(): Segment | undefined {
+    return this.segments.at(-1)
+  }
+
+  private closePart(now?: number): void {
+    const open = this.open
+    if (open === undefined) return
+    const bytes = this.muxer.flush()
+    if (bytes === undefined) return
+    const start = this.partStart ?? open.startDts
+    const pending = this.muxer.pendingStart()
+    const end = now ?? (pending === undefined ? start : Math.round(pending * 1000))
+    const duration = Math.max(1, end - start) / 1000
+    open.parts.push({ index: open.parts.length, duration, independent: open.parts.length === 0 && this.leadingIsVideo(), bytes })
+    open.duration += duration
+    this.partStart = end
+    this.published()
+  }
+
+  private closeSegment(): void {
+    const open = this.open
+    if (open === undefined || open.parts.length === 0) return
+    open.bytes = join(open.parts.map((p) => p.bytes))
+    this.segments.push(open)
+    this.peakBitsPerSecond = Math.max(this.peakBitsPerSecond, (8 * open.bytes.length) / Math.max(open.duration, 0.001))
+    if (this.targetDuration === 0) {
+      this.targetDuration = Math.max(Math.ceil(this.options.minSegmentDuration), Math.ceil(open.duration - 0.001))
+      this.partTarget = Math.max(...open.parts.map((p) => p.duration), this.options.partDuration)
+    }
+    while (this.segments.length > this.options.segmentCount) this.segments.shift()
+    this.open = undefined
+    this.published()
+  }
+
+  /** A part or segment completed: re-render the playlist and wake whoever waited for it. */
+  private published(): void {
+    this.playlistCache = undefined
+    const ready = this.waiters.filter((w) => this.hasPart(w.msn, w.part))
+    if (ready.length === 0) return
+    this.waiters = this.waiters.filter((w) => !ready.includes(w))
+    for (const waiter of ready) waiter.wake()
+  }
+
+  /** Stops packaging: waiters are woken (and will find nothing), memory goes with the packager. */
+  stop(): void {
+    this.stopped = true
+    const waiters = this.waiters
+    this.waiters = []
+    for (const waiter of waiters) waiter.wake()
+  }
+
+  // --- what the HTTP side asks -------------------------------------------------------------------------
+
+  /** True once a playlist can be served (the first segment is complete). */
+  get ready(): boolean {
+    return this.targetDuration > 0 && this.init !== undefined
+  }
+
+  initSegment(): Uint8Array | undefined {
+    return this.init
+  }
+
+  codecs(): string {
+    return this.muxer.codecs()
+  }
+
+  videoSize(): { width: number; height: number } {
+    return { width: this.muxer.video?.width ?? 0, height: this.muxer.video?.height ?? 0 }
+  }
+
+  bandwidth(): number {
+    return this.peakBitsPerSecond
+  }
+
+  /** The next segment number and part index not yet published. */
+  edge(): { msn: number; part: number } {
+    return this.open === undefined ? { msn: (this.lastSegment()?.msn ?? this.options.firstMsn - 1) + 1, part: 0 } : { msn: this.open.msn, part: this.open.parts.length }
+  }
+
+  oldestMsn(): number {
+    return this.segments[0]?.msn ?? this.open?.msn ?? this.options.firstMsn
+  }
+
+  /** Whether part `part` of segment `msn` is published; a part past a complete segment's last means the next segment's first. */
+  hasPart(msn: number, part: number): boolean {
+    const complete = this.segments.find((s) => s.msn === msn)
+    if (complete !== undefined) return part < complete.parts.length || this.hasPart(msn + 1, 0)
+    return this.open !== undefined && this.open.msn === msn && part < this.open.parts.length
+  }
+
+  segment(msn: number): Uint8Array | undefined {
+    return this.segments.find((s) => s.msn === msn)?.bytes
+  }
+
+  part(msn: number, index: number): Uint8Array | undefined {
+    const segment = this.segments.find((s) => s.msn === msn) ?? (this.open?.msn === msn ? this.open : undefined)
+    return segment?.parts[index]?.bytes
+  }
+
+  /** Parks `wake` until (msn, part) is published; returns a function that forgets it. */
+  waitFor(msn: number, part: number, wake: () => void): () => void {
+    const waiter = { msn, part, wake }
+    this.waiters.push(waiter)
+    return () => {
+      this.waiters = this.waiters.filter((w) => w !== waiter)
+    }
+  }
+
+  /** The media playlist (cached per published part; the delta form is rendered on demand). */
+  playlist(query: string, skip: boolean): string {
+    const render = () =>
+      renderMediaPlaylist(
+        {
+          sid: this.sid,
+          targetDuration: this.targetDuration,
+          partTarget: this.partTarget,
+          discontinuitySequence: this.options.discontinuitySequence,
+          segments: this.segments.map(
+            (s): SegmentInfo => ({ msn: s.msn, duration: s.duration, programDateTime: s.programDateTime, parts: s.parts, discontinuity: false })
+          ),
+          open: { msn: this.edge().msn, parts: this.open?.parts ?? [] },
+          query
+        },
+        skip
+      )
+    if (query !== "" || skip) return render()
+    this.playlistCache ??= render()
+    return this.playlistCache
+  }
+}
