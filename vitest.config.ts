@@ -20,6 +20,7 @@ const unit = [
   "test/core/**/*.test.ts",
   "test/rtmp/sinks.test.ts",
   "test/flv/sink.test.ts",
+  "test/hls/packager.test.ts",
   "test/fuzz/protocol-fuzz.test.ts"
 ]
 const interop = ["test/interop/**/*.test.ts"]

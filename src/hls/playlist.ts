@@ -39,8 +39,6 @@ export const initUri = (sid: string) => `${sid}-init.mp4`
 export const segmentUri = (sid: string, msn: number) => `${sid}-s${msn}.m4s`
 export const partUri = (sid: string, msn: number, part: number) => `${sid}-p${msn}.${part}.m4s`
 
-/** Segments whose parts are listed: those within 3 target durations of the end (spec §6.2.2), at least the last two. */
-const PART_SEGMENTS = 3
 
 export const renderMediaPlaylist = (playlist: MediaPlaylist, skip = false): string => {
   const q = playlist.query === "" ? "" : `?${playlist.query}`
@@ -67,12 +65,19 @@ export const renderMediaPlaylist = (playlist: MediaPlaylist, skip = false): stri
   }
   if (skipped > 0) lines.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skipped}`)
   else lines.push(`#EXT-X-MAP:URI="${initUri(playlist.sid)}${q}"`)
-  const listParts = playlist.segments.length - PART_SEGMENTS
+  // Parts are listed only for segments that start within three target durations of the playlist's end
+  // (spec §6.2.2: older EXT-X-PART tags must go); their URIs stay valid until the segment is evicted.
+  let fromEnd = playlist.open.parts.reduce((sum, p) => sum + p.duration, 0)
+  const startsFromEnd = playlist.segments.map(() => 0)
+  for (let i = playlist.segments.length - 1; i >= 0; i--) {
+    fromEnd += (playlist.segments[i] as SegmentInfo).duration
+    startsFromEnd[i] = fromEnd
+  }
   playlist.segments.forEach((segment, i) => {
     if (i < skipped) return
     if (segment.discontinuity && i > 0) lines.push("#EXT-X-DISCONTINUITY")
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(segment.programDateTime).toISOString()}`)
-    if (i >= listParts) for (const part of segment.parts) lines.push(partLine(playlist.sid, segment.msn, part, q))
+    if ((startsFromEnd[i] ?? Infinity) <= 3 * playlist.targetDuration + 1e-6) for (const part of segment.parts) lines.push(partLine(playlist.sid, segment.msn, part, q))
     lines.push(`#EXTINF:${fixed(segment.duration)},`, `${segmentUri(playlist.sid, segment.msn)}${q}`)
   })
   for (const part of playlist.open.parts) lines.push(partLine(playlist.sid, playlist.open.msn, part, q))
