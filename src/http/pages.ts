@@ -94,8 +94,12 @@ window.playerErrors = [];
 const show = (text, sub = "") => { overlay.hidden = false; message.textContent = text; detail.textContent = sub; };
 const setState = (text, live) => { state.textContent = text; state.className = live ? "badge live" : "badge"; };
 const transport = () => document.querySelector('input[name="transport"]:checked').value;
+// Default per browser: Safari and iOS (native HLS, MSE absent or limited) get LL-HLS; the others WS-FLV,
+// the lowest-latency path where MSE exists. A ?transport= parameter or the switch overrides it.
 const requested = new URLSearchParams(location.search).get("transport");
-if (requested === "http" || requested === "hls") document.querySelector('input[value="' + requested + '"]').checked = true;
+const nativeHls = video.canPlayType("application/vnd.apple.mpegurl") !== "" && /Safari/.test(navigator.userAgent) && !/Chrome|Chromium|Android/.test(navigator.userAgent);
+const preferred = requested === "ws" || requested === "http" || requested === "hls" ? requested : nativeHls || !window.MediaSource ? "hls" : "ws";
+document.querySelector('input[value="' + preferred + '"]').checked = true;
 function stop() { if (player) { player.destroy(); player = null; window.hls = undefined; } }
 function scheduleRetry() { clearTimeout(retry); retry = setTimeout(start, 2000); }
 async function start() {
