@@ -11,6 +11,7 @@ import { describeRelays, type RelayConfig, RelaysLive } from "../relay/relays.js
 import { fromParts } from "../relay/url.js"
 import { ConfigError, ServerConfig } from "../core/config.js"
 import { HlsService } from "../hls/service.js"
+import { RecordService } from "../record/service.js"
 import { HttpServerLive } from "../http/server.js"
 import { RtmpServerLive } from "../rtmp/listener.js"
 import { normalizeArgv, type ServeOptions, serveOptions, toServerConfig } from "./options.js"
@@ -24,7 +25,8 @@ const runServer = (options: ServeOptions & RelayFlags & AuthFlags, relays: Relay
     const authorizer = yield* toAuthorizer(options)
     if (Option.isSome(config.logIoDir)) yield* Effect.logInfo(`Logging raw connection I/O to ${config.logIoDir.value}`)
     for (const line of describeRelays(relays)) yield* Effect.logInfo(`Relay: ${line}`)
-    const server = RelaysLive(relays).pipe(Layer.provideMerge(RtmpServerLive))
+    const rtmp = RelaysLive(relays).pipe(Layer.provideMerge(RtmpServerLive))
+    const server = Option.isSome(config.recordDir) ? RecordService.Default.pipe(Layer.provideMerge(rtmp)) : rtmp
     const withHls = config.hls ? HlsService.Default.pipe(Layer.provideMerge(server)) : server
     const withHttp = config.http ? HttpServerLive.pipe(Layer.provideMerge(withHls)) : server
     const logger = options.logFormat === "json" ? Logger.json : options.logFormat === "logfmt" ? Logger.logFmt : Logger.pretty

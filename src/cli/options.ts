@@ -92,6 +92,15 @@ export const serveOptions = {
     Options.withDescription("Shortest LL-HLS segment in seconds (segments end at the first keyframe after it)")
   ),
   hlsSegmentCount: integer("hls-segment-count", defaults.hlsSegmentCount, "LL-HLS segments kept per stream (at least 7); older URIs answer 404"),
+  recordDir: Options.directory("record").pipe(Options.optional, Options.withDescription("Record live streams under DIR (DIR/APP/STREAM/<start time>.mp4)")),
+  recordApp: Options.text("record-app").pipe(Options.optional, Options.withDescription("Record only this app's streams")),
+  recordSegment: integer("record-segment", Duration.toSeconds(defaults.recordSegment), "Seconds after which a recording continues in a new file, at a keyframe (0: never)"),
+  recordMaxBytes: integer("record-max-bytes", defaults.recordMaxBytes, "Bytes after which a recording continues in a new file, at a keyframe (0: never)"),
+  recordFormat: Options.choice("record-format", ["mp4", "flv"]).pipe(
+    Options.withDefault("mp4" as const),
+    Options.withDescription("mp4: fragmented MP4, crash-safe (a kill -9 loses at most the last second); flv: plain FLV")
+  ),
+  onRecordDone: Options.text("on-record-done").pipe(Options.optional, Options.withDescription("POST a JSON description of every finished recording to URL")),
   logFormat: Options.choice("log-format", ["pretty", "json", "logfmt"]).pipe(
     Options.withDefault("pretty" as const),
     Options.withDescription("Log lines as pretty text, one JSON object, or logfmt (with --log-level for the level)")
@@ -141,7 +150,13 @@ export const toServerConfig = (options: ServeOptions): ServerConfigShape => ({
   hls: !options.noHls,
   hlsPartDuration: Duration.millis(Math.round(options.hlsPartDuration * 1000)),
   hlsSegmentDuration: Duration.millis(Math.round(options.hlsSegmentDuration * 1000)),
-  hlsSegmentCount: options.hlsSegmentCount
+  hlsSegmentCount: options.hlsSegmentCount,
+  recordDir: options.recordDir,
+  recordApp: options.recordApp,
+  recordSegment: Duration.seconds(options.recordSegment),
+  recordMaxBytes: options.recordMaxBytes,
+  recordFormat: options.recordFormat,
+  onRecordDone: options.onRecordDone
 })
 
 /** Default directory for a bare `--log-io` / `-l`. */

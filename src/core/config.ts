@@ -77,6 +77,17 @@ export interface ServerConfigShape {
   readonly hlsSegmentDuration: Duration.Duration
   /** Complete segments kept per stream (memory bound); older URIs answer 404. */
   readonly hlsSegmentCount: number
+  /** Record live streams under this directory (DIR/APP/STREAM/<start>.mp4). */
+  readonly recordDir: Option.Option<string>
+  /** Record only this app's streams. */
+  readonly recordApp: Option.Option<string>
+  /** Recordings are split at the first keyframe after this long (0: never). */
+  readonly recordSegment: Duration.Duration
+  /** … or after this many bytes (0: never). */
+  readonly recordMaxBytes: number
+  readonly recordFormat: "mp4" | "flv"
+  /** POSTed a JSON description of every finished recording. */
+  readonly onRecordDone: Option.Option<string>
 }
 
 export const defaults: ServerConfigShape = {
@@ -115,7 +126,13 @@ export const defaults: ServerConfigShape = {
   hls: true,
   hlsPartDuration: Duration.millis(200),
   hlsSegmentDuration: Duration.seconds(2),
-  hlsSegmentCount: 7
+  hlsSegmentCount: 7,
+  recordDir: Option.none(),
+  recordApp: Option.none(),
+  recordSegment: Duration.hours(1),
+  recordMaxBytes: 4 * 1024 * 1024 * 1024,
+  recordFormat: "mp4",
+  onRecordDone: Option.none()
 }
 
 /**
@@ -169,12 +186,13 @@ const ranges: ReadonlyArray<readonly [NumericSetting, number, number]> = [
   ["maxConnectionsPerIp", 1, Number.MAX_SAFE_INTEGER],
   ["httpPort", 0, 65535],
   // LL-HLS players (iOS, gohlslib's measurements) need at least 7 segments in the playlist.
-  ["hlsSegmentCount", 7, 1000]
+  ["hlsSegmentCount", 7, 1000],
+  ["recordMaxBytes", 0, Number.MAX_SAFE_INTEGER]
 ]
 
 /** Durations that must be positive; the others may be 0 (off, or at once). */
 const positiveDurations: ReadonlyArray<DurationSetting> = ["handshakeTimeout", "playerMaxLag", "pingInterval", "pingTimeout", "httpWaitTimeout", "httpHeaderTimeout", "hlsPartDuration", "hlsSegmentDuration"]
-const durations: ReadonlyArray<DurationSetting> = [...positiveDurations, "shutdownTimeout", "publisherIdleTimeout", "publisherTakeoverGrace"]
+const durations: ReadonlyArray<DurationSetting> = [...positiveDurations, "shutdownTimeout", "publisherIdleTimeout", "publisherTakeoverGrace", "recordSegment"]
 
 const problem = (config: ServerConfigShape): ConfigError | undefined => {
   const fail = (setting: string, message: string) => new ConfigError({ setting, message: `${flagOf(setting)} ${message}` })
@@ -240,5 +258,11 @@ const fromConfig = Config.all({
   hls: Config.boolean("hls").pipe(Config.withDefault(defaults.hls)),
   hlsPartDuration: Config.duration("hls_part_duration").pipe(Config.withDefault(defaults.hlsPartDuration)),
   hlsSegmentDuration: Config.duration("hls_segment_duration").pipe(Config.withDefault(defaults.hlsSegmentDuration)),
-  hlsSegmentCount: Config.integer("hls_segment_count").pipe(Config.withDefault(defaults.hlsSegmentCount))
+  hlsSegmentCount: Config.integer("hls_segment_count").pipe(Config.withDefault(defaults.hlsSegmentCount)),
+  recordDir: Config.option(Config.string("record_dir")),
+  recordApp: Config.option(Config.string("record_app")),
+  recordSegment: Config.duration("record_segment").pipe(Config.withDefault(defaults.recordSegment)),
+  recordMaxBytes: Config.integer("record_max_bytes").pipe(Config.withDefault(defaults.recordMaxBytes)),
+  recordFormat: Config.literal("mp4", "flv")("record_format").pipe(Config.withDefault(defaults.recordFormat)),
+  onRecordDone: Config.option(Config.string("on_record_done"))
 })

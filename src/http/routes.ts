@@ -13,6 +13,7 @@ import { createRequire } from "node:module"
 import { ServerConfig } from "../core/config.js"
 import { Connections } from "../core/connections.js"
 import { StreamRegistry } from "../core/registry.js"
+import { RecordService } from "../record/service.js"
 import { RelayHealth } from "../relay/health.js"
 import { describeStream } from "./describe.js"
 import { renderMetrics } from "./metrics.js"
@@ -43,6 +44,7 @@ export const routes = Effect.gen(function* () {
   const registry = yield* StreamRegistry
   const connections = yield* Connections
   const relays = yield* Effect.serviceOption(RelayHealth)
+  const recordings = yield* Effect.serviceOption(RecordService)
   const library = playerLibrary()
   const hlsJs = hlsLibrary()
   const cors = { "access-control-allow-origin": config.httpCors, "cache-control": "no-store" }
@@ -111,6 +113,10 @@ export const routes = Effect.gen(function* () {
     HttpRouter.get("/api/v1/relays", Effect.gen(function* () {
       const reports = Option.isSome(relays) ? yield* relays.value.all : []
       return json({ relays: reports.map((r) => ({ id: r.id, remote: r.remote, status: r.status._tag, detail: r.status })) })
+    })),
+    HttpRouter.get("/api/v1/recordings", Effect.gen(function* () {
+      const list = Option.isSome(recordings) ? yield* recordings.value.finished : []
+      return json({ recordings: list.map((r) => ({ ...r, startedAt: new Date(r.startedAt).toISOString() })) })
     })),
     HttpRouter.all("/api/*", Effect.succeed(json({ error: "no such API endpoint" }, 404))),
     HttpRouter.get("/", Effect.succeed(HttpServerResponse.html(indexPage()))),
