@@ -130,6 +130,7 @@ function startHls(query) {
   window.hls = hls;
   player = { destroy: () => hls.destroy() };
   hls.on(Hls.Events.ERROR, (_event, data) => {
+    if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) window.playerStalls = (window.playerStalls || 0) + 1;
     if (!data.fatal) return;
     window.playerErrors.push(data.type + ": " + data.details); setState("reconnecting", false); show("Stream interrupted", "Reconnecting…"); scheduleRetry();
   });

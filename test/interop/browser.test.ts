@@ -23,13 +23,14 @@ interface Playback {
   readonly errors: ReadonlyArray<string>
   /** LL-HLS only: Date.now() − hls.playingDate (PROGRAM-DATE-TIME), ms: glass-to-glass less the encoder. */
   readonly behindLiveMs: number | null
+  readonly stalls: number
 }
 
 describe.runIf(CHROMIUM !== undefined)("the watch page in Chromium", () => {
   it.scopedLive("plays over WS-FLV, HTTP-FLV and LL-HLS: first frame within 1 s (1.5 s for HLS), 60+ frames within 5 s, no errors", () =>
     Effect.gen(function* () {
       const server = yield* startHttpServer()
-      const publisher = ffmpegPublish(`rtmp://127.0.0.1:${server.rtmpPort}/live/show`, 60)
+      const publisher = ffmpegPublish(`rtmp://127.0.0.1:${server.rtmpPort}/live/show`, 120)
       yield* Effect.addFinalizer(() => Effect.sync(() => publisher.kill()))
       const browser = yield* Effect.acquireRelease(Effect.promise(launchChromium), (b) => Effect.promise(() => b.close()))
       yield* Effect.promise(async () => {
@@ -37,6 +38,10 @@ describe.runIf(CHROMIUM !== undefined)("the watch page in Chromium", () => {
         fs.mkdirSync(artifacts, { recursive: true })
         for (const transport of ["ws", "http", "hls"] as const) {
           const page = await browser.newPage()
+          const blockingReloads: Array<number> = []
+          page.on("request", (request) => {
+            if (/media\.m3u8\?.*_HLS_msn=\d+&_HLS_part=\d+/.test(request.url())) blockingReloads.push(Date.now())
+          })
           await page.setViewport({ width: 1100, height: 900 })
           await page.goto(`${server.base}/live/show?transport=${transport}`, { waitUntil: "domcontentloaded" })
           // Evaluated in the page (as source text: the project compiles without the DOM library).
@@ -48,7 +53,8 @@ describe.runIf(CHROMIUM !== undefined)("the watch page in Chromium", () => {
                 currentTime: video.currentTime,
                 frames: video.getVideoPlaybackQuality().totalVideoFrames,
                 errors: window.playerErrors,
-                behindLiveMs: window.hls && window.hls.playingDate ? Date.now() - window.hls.playingDate.getTime() : null
+                behindLiveMs: window.hls && window.hls.playingDate ? Date.now() - window.hls.playingDate.getTime() : null,
+                stalls: window.playerStalls || 0
               }
             })()`) as Promise<Playback>
           await waitUntil(`${transport}: the first frame`, async () => (await playback()).firstFrameAt !== undefined, 10_000, 50)
@@ -65,10 +71,20 @@ describe.runIf(CHROMIUM !== undefined)("the watch page in Chromium", () => {
             console.log(`LL-HLS: first frame ${Math.round(first.firstFrameAt ?? -1)} ms after navigation, ${settled.behindLiveMs} ms behind ingest`)
             expect(settled.behindLiveMs).not.toBeNull()
             expect(settled.behindLiveMs as number).toBeLessThan(1500)
+            // A minute of playback: no stall, playback keeps pace, hls.js reloads with blocking requests at the part cadence.
+            const reloadsBefore = blockingReloads.length
+            await new Promise((r) => setTimeout(r, 60_000))
+            const minute = await playback()
+            console.log(`LL-HLS after 60 s: ${minute.behindLiveMs} ms behind ingest, ${minute.stalls} stalls, ${blockingReloads.length - reloadsBefore} blocking reloads`)
+            expect(minute.stalls).toBe(0)
+            expect(minute.currentTime - settled.currentTime).toBeGreaterThan(57)
+            expect(minute.behindLiveMs as number).toBeLessThan(1500)
+            expect(minute.errors).toEqual([])
+            expect(blockingReloads.length - reloadsBefore).toBeGreaterThan(60 / 0.2 / 2) // at least half the part rate
           } else console.log(`${transport}: first frame ${Math.round(first.firstFrameAt ?? -1)} ms after navigation`)
           await page.screenshot({ path: path.join(artifacts, `watch-page-${transport}.png`) })
           await page.close()
         }
       })
-    }), 90_000)
+    }), 180_000)
 })
