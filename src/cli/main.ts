@@ -14,12 +14,14 @@ import { HlsService } from "../hls/service.js"
 import { RecordService } from "../record/service.js"
 import { HttpServerLive } from "../http/server.js"
 import { RtmpServerLive } from "../rtmp/listener.js"
-import { normalizeArgv, type ServeOptions, serveOptions, toServerConfig } from "./options.js"
+import { logOptions, normalizeArgv, type ServeOptions, serveOptions, toServerConfig } from "./options.js"
 import { type RelayFlags, relayOptions, seedRelayOptions, toRelayConfig } from "./relay-options.js"
 
-const serveAndRelayOptions = { ...serveOptions, ...relayOptions, ...authOptions } as const
+const serveAndRelayOptions = { ...serveOptions, ...logOptions, ...relayOptions, ...authOptions } as const
 
-const runServer = (options: ServeOptions & RelayFlags & AuthFlags, relays: RelayConfig) =>
+type LogFlags = Command.Command.ParseConfig<typeof logOptions>
+
+const runServer = (options: ServeOptions & LogFlags & RelayFlags & AuthFlags, relays: RelayConfig) =>
   Effect.gen(function* () {
     const config = toServerConfig(options)
     const authorizer = yield* toAuthorizer(options)
@@ -35,7 +37,7 @@ const runServer = (options: ServeOptions & RelayFlags & AuthFlags, relays: Relay
     )
   })
 
-const serveHandler = (options: ServeOptions & RelayFlags & AuthFlags) => runServer(options, toRelayConfig(options))
+const serveHandler = (options: ServeOptions & LogFlags & RelayFlags & AuthFlags) => runServer(options, toRelayConfig(options))
 
 const serve = Command.make("serve", serveAndRelayOptions, serveHandler).pipe(
   Command.withDescription("Run the RTMP server, with any --pull and --push relays (the default command)")

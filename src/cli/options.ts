@@ -1,163 +1,67 @@
 /**
- * The `serve` flags, shared by every command that runs a server (`serve` now, `pull`/`push` later).
+ * The `serve` flags, shared by every command that runs a server: one per setting of `core/settings.ts`,
+ * so a flag, its default and its description cannot drift from the configuration.
  */
 import { type Command, Options } from "@effect/cli"
 import { Config, Duration } from "effect"
-import { defaults, type ServerConfigShape } from "../core/config.js"
+import { flagName, mapSettings, type ServerConfigShape, type Setting, type SettingName } from "../core/settings.js"
 
-const integer = (name: string, fallback: number, description: string) =>
-  Options.integer(name).pipe(Options.withDefault(fallback), Options.withDescription(description))
-
-export const serveOptions = {
-  host: Options.text("host").pipe(Options.withDefault(defaults.host), Options.withDescription("Interface to listen on")),
-  port: Options.integer("port").pipe(
-    Options.withAlias("p"),
-    Options.withDefault(defaults.port),
-    Options.withDescription("TCP port to listen on (0 picks a free one)")
-  ),
-  logIo: Options.directory("log-io").pipe(
-    Options.withAlias("l"),
-    Options.optional,
-    Options.withDescription("Write the raw bytes of every connection to DIR (default ./logs), one file per direction")
-  ),
-  chunkSize: integer("chunk-size", defaults.chunkSize, "Outgoing RTMP chunk size in bytes (128..16777215)"),
-  windowAckSize: integer("window-ack-size", defaults.windowAckSize, "Bytes after which peers are asked to acknowledge (Window Acknowledgement Size)"),
-  peerBandwidth: integer("peer-bandwidth", defaults.peerBandwidth, "Bandwidth announced to peers with Set Peer Bandwidth, in bytes"),
-  // An absent boolean option parses as false whatever its default, so the flag is the negative one.
-  noGopCache: Options.boolean("no-gop-cache", { negationNames: ["gop-cache"] }).pipe(
-    Options.withDescription("Turn off the GOP cache (on by default: players start at once on a keyframe); --gop-cache turns it on")
-  ),
-  gopCacheMaxFrames: integer("gop-cache-max-frames", defaults.gopCacheMaxFrames, "Most media messages kept in one GOP cache"),
-  gopCacheMaxBytes: integer("gop-cache-max-bytes", defaults.gopCacheMaxBytes, "Most bytes kept in one GOP cache"),
-  maxMessageSize: integer("max-message-size", defaults.maxMessageSize, "Largest incoming RTMP message accepted, in bytes"),
-  maxChunkStreams: integer("max-chunk-streams", defaults.maxChunkStreams, "Most chunk streams one connection may use"),
-  maxChunkSize: integer("max-chunk-size", defaults.maxChunkSize, "Largest chunk size a peer may set (memory never depends on it)"),
-  maxBufferedBytes: integer(
-    "max-buffered-bytes",
-    defaults.maxBufferedBytes,
-    "Most bytes held for unfinished incoming messages on one connection"
-  ),
-  maxStreamsPerConnection: integer(
-    "max-streams-per-connection",
-    defaults.maxStreamsPerConnection,
-    "Most createStream calls one connection may make"
-  ),
-  handshakeTimeoutSeconds: integer(
-    "handshake-timeout",
-    Duration.toSeconds(defaults.handshakeTimeout),
-    "Seconds a client has to complete the handshake"
-  ),
-  playerQueueSoftBytes: integer(
-    "player-queue-soft-bytes",
-    defaults.playerQueueSoftBytes,
-    "Bytes queued to a player above which it skips to the next keyframe"
-  ),
-  playerQueueHardBytes: integer(
-    "player-queue-hard-bytes",
-    defaults.playerQueueHardBytes,
-    "Bytes queued to a player above which it is disconnected"
-  ),
-  playerMaxLagSeconds: integer(
-    "player-max-lag",
-    Duration.toSeconds(defaults.playerMaxLag),
-    "Seconds a player may keep skipping frames before it is disconnected"
-  ),
-  pingIntervalSeconds: integer("ping-interval", Duration.toSeconds(defaults.pingInterval), "Seconds of silence after which a peer is pinged"),
-  pingTimeoutSeconds: integer("ping-timeout", Duration.toSeconds(defaults.pingTimeout), "Seconds a pinged peer may stay silent before it is dropped"),
-  publisherIdleTimeoutSeconds: integer(
-    "publisher-idle-timeout",
-    Duration.toSeconds(defaults.publisherIdleTimeout),
-    "Seconds a publisher may send no media before it is dropped (0: never)"
-  ),
-  maxConnections: integer("max-connections", defaults.maxConnections, "Most connections at once"),
-  maxConnectionsPerIp: integer("max-connections-per-ip", defaults.maxConnectionsPerIp, "Most connections at once from one IP address"),
-  publisherTakeoverGraceSeconds: Options.float("publisher-takeover-grace").pipe(
-    Options.withDefault(Duration.toSeconds(defaults.publisherTakeoverGrace)),
-    Options.withDescription("Seconds without media after which a new publisher on the same stream takes it over")
-  ),
-  httpPort: integer("http-port", defaults.httpPort, "HTTP port: HTTP-FLV, WS-FLV, the player page, the API and /metrics (0 picks a free one)"),
-  // An absent boolean option parses as false whatever its default, so the flag is the negative one.
-  noHttp: Options.boolean("no-http").pipe(Options.withDescription("Do not serve HTTP at all")),
-  httpHost: Options.text("http-host").pipe(Options.optional, Options.withDescription("Interface for HTTP (default: --host)")),
-  httpCors: Options.text("http-cors").pipe(Options.withDefault(defaults.httpCors), Options.withDescription("Access-Control-Allow-Origin for media and the read API")),
-  httpWaitTimeout: integer("http-wait-timeout", Duration.toSeconds(defaults.httpWaitTimeout), "Seconds an HTTP/WS viewer waits for a stream that is not live yet"),
-  httpHeaderTimeout: integer("http-header-timeout", Duration.toSeconds(defaults.httpHeaderTimeout), "Seconds a client has to send its request headers"),
-  noHls: Options.boolean("no-hls").pipe(Options.withDescription("Do not package streams as LL-HLS")),
-  hlsPartDuration: Options.float("hls-part-duration").pipe(
-    Options.withDefault(Duration.toSeconds(defaults.hlsPartDuration)),
-    Options.withDescription("LL-HLS part duration in seconds")
-  ),
-  hlsSegmentDuration: Options.float("hls-segment-duration").pipe(
-    Options.withDefault(Duration.toSeconds(defaults.hlsSegmentDuration)),
-    Options.withDescription("Shortest LL-HLS segment in seconds (segments end at the first keyframe after it)")
-  ),
-  hlsSegmentCount: integer("hls-segment-count", defaults.hlsSegmentCount, "LL-HLS segments kept per stream (at least 7); older URIs answer 404"),
-  recordDir: Options.directory("record").pipe(Options.optional, Options.withDescription("Record live streams under DIR (DIR/APP/STREAM/<start time>.mp4)")),
-  recordApp: Options.text("record-app").pipe(Options.optional, Options.withDescription("Record only this app's streams")),
-  recordSegment: integer("record-segment", Duration.toSeconds(defaults.recordSegment), "Seconds after which a recording continues in a new file, at a keyframe (0: never)"),
-  recordMaxBytes: integer("record-max-bytes", defaults.recordMaxBytes, "Bytes after which a recording continues in a new file, at a keyframe (0: never)"),
-  recordFormat: Options.choice("record-format", ["mp4", "flv"]).pipe(
-    Options.withDefault("mp4" as const),
-    Options.withDescription("mp4: fragmented MP4, crash-safe (a kill -9 loses at most the last second); flv: plain FLV")
-  ),
-  onRecordDone: Options.text("on-record-done").pipe(Options.optional, Options.withDescription("POST a JSON description of every finished recording to URL")),
-  logFormat: Options.choice("log-format", ["pretty", "json", "logfmt"]).pipe(
-    Options.withDefault("pretty" as const),
-    Options.withDescription("Log lines as pretty text, one JSON object, or logfmt (with --log-level for the level)")
-  ),
-  apiToken: Options.redacted("api-token").pipe(
-    Options.withFallbackConfig(Config.redacted("RTMP_API_TOKEN")),
-    Options.optional,
-    Options.withDescription("Bearer token for the API's write endpoints (env RTMP_API_TOKEN); without one they are refused")
+/** The flag of one setting, from its kind (see `core/settings.ts`): default, description, alias. */
+const optionFor = (name: SettingName, setting: Setting): Options.Options<unknown> => {
+  const flag = flagName(name)
+  const option = ((): Options.Options<unknown> => {
+    switch (setting.kind) {
+      case "integer":
+        return Options.integer(flag).pipe(Options.withDefault(setting.default))
+      case "seconds":
+        return Options.float(flag).pipe(
+          Options.withDefault(Duration.toSeconds(setting.default)),
+          Options.map((seconds) => Duration.millis(Math.round(seconds * 1000)))
+        )
+      case "onOff":
+        // An absent boolean flag parses as false whatever its default, so an on-by-default setting is `--no-…`.
+        return setting.default
+          ? Options.boolean(`no-${flag}`, { negationNames: [flag] }).pipe(Options.map((off) => !off))
+          : Options.boolean(flag)
+      case "text":
+        return Options.text(flag).pipe(Options.withDefault(setting.default))
+      case "choice":
+        return Options.choice(flag, setting.values).pipe(Options.withDefault(setting.default))
+      case "optionalText":
+        return Options.text(flag).pipe(Options.optional)
+      case "optionalDirectory":
+        return Options.directory(flag).pipe(Options.optional)
+      case "optionalSecret":
+        return Options.redacted(flag).pipe(Options.withFallbackConfig(Config.redacted(setting.envFallback)), Options.optional)
+    }
+  })()
+  const described = option.pipe(
+    Options.withDescription(
+      setting.kind === "seconds" ? `${setting.description} (seconds)` : setting.kind === "onOff" && setting.default ? `${setting.description} (on; --no-${flag} turns it off)` : setting.description
+    )
   )
-} as const
+  return setting.alias === undefined ? described : described.pipe(Options.withAlias(setting.alias))
+}
+
+/** One flag per server setting, derived from the settings table; parsing them yields a `ServerConfigShape`. */
+export const serveOptions = mapSettings<{ readonly [K in SettingName]: Options.Options<ServerConfigShape[K]> }>(optionFor)
 
 export type ServeOptions = Command.Command.ParseConfig<typeof serveOptions>
 
-export const toServerConfig = (options: ServeOptions): ServerConfigShape => ({
-  ...defaults,
-  host: options.host,
-  port: options.port,
-  logIoDir: options.logIo,
-  chunkSize: options.chunkSize,
-  windowAckSize: options.windowAckSize,
-  peerBandwidth: options.peerBandwidth,
-  gopCache: !options.noGopCache,
-  gopCacheMaxFrames: options.gopCacheMaxFrames,
-  gopCacheMaxBytes: options.gopCacheMaxBytes,
-  maxMessageSize: options.maxMessageSize,
-  maxChunkStreams: options.maxChunkStreams,
-  maxChunkSize: options.maxChunkSize,
-  maxBufferedBytes: options.maxBufferedBytes,
-  maxStreamsPerConnection: options.maxStreamsPerConnection,
-  handshakeTimeout: Duration.seconds(options.handshakeTimeoutSeconds),
-  playerQueueSoftBytes: options.playerQueueSoftBytes,
-  playerQueueHardBytes: options.playerQueueHardBytes,
-  playerMaxLag: Duration.seconds(options.playerMaxLagSeconds),
-  pingInterval: Duration.seconds(options.pingIntervalSeconds),
-  pingTimeout: Duration.seconds(options.pingTimeoutSeconds),
-  publisherIdleTimeout: Duration.seconds(options.publisherIdleTimeoutSeconds),
-  maxConnections: options.maxConnections,
-  maxConnectionsPerIp: options.maxConnectionsPerIp,
-  publisherTakeoverGrace: Duration.seconds(options.publisherTakeoverGraceSeconds),
-  http: !options.noHttp,
-  httpPort: options.httpPort,
-  httpHost: options.httpHost,
-  httpCors: options.httpCors,
-  httpWaitTimeout: Duration.seconds(options.httpWaitTimeout),
-  httpHeaderTimeout: Duration.seconds(options.httpHeaderTimeout),
-  apiToken: options.apiToken,
-  hls: !options.noHls,
-  hlsPartDuration: Duration.millis(Math.round(options.hlsPartDuration * 1000)),
-  hlsSegmentDuration: Duration.millis(Math.round(options.hlsSegmentDuration * 1000)),
-  hlsSegmentCount: options.hlsSegmentCount,
-  recordDir: options.recordDir,
-  recordApp: options.recordApp,
-  recordSegment: Duration.seconds(options.recordSegment),
-  recordMaxBytes: options.recordMaxBytes,
-  recordFormat: options.recordFormat,
-  onRecordDone: options.onRecordDone
-})
+/** How the process logs: not a server setting (embedders bring their own logger). */
+export const logOptions = {
+  logFormat: Options.choice("log-format", ["pretty", "json", "logfmt"]).pipe(
+    Options.withDefault("pretty" as const),
+    Options.withDescription("Log lines as pretty text, one JSON object, or logfmt (with --log-level for the level)")
+  )
+} as const
+
+/** The parsed flags are the configuration itself. */
+export const toServerConfig = (options: ServeOptions): ServerConfigShape => {
+  const config: Record<string, unknown> = {}
+  for (const name of Object.keys(serveOptions)) config[name] = (options as Record<string, unknown>)[name]
+  return config as ServerConfigShape
+}
 
 /** Default directory for a bare `--log-io` / `-l`. */
 export const DEFAULT_LOG_IO_DIR = "logs"
