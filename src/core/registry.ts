@@ -4,7 +4,7 @@
  * to. The streams themselves are plain objects (see `stream.ts`) so the media path never enters Effect.
  * Each check-then-act below runs synchronously after reading the Ref, so no other fiber interleaves.
  */
-import { Data, Duration, Effect, Metric, PubSub, type Queue, Ref, type Scope } from "effect"
+import { Data, Duration, Effect, Metric, PubSub, Queue, Ref, type Scope } from "effect"
 import { ServerConfig } from "./config.js"
 import { LiveStream, type PublisherInfo, type StreamSubscriber } from "../media/stream.js"
 
@@ -173,3 +173,24 @@ export class StreamRegistry extends Effect.Service<StreamRegistry>()("effect-rtm
     return { publish, unpublish, play, leave, lookup, list, streams: streamsNow, subscribe } as const
   })
 }) {}
+
+/**
+ * Runs `started` whenever a stream goes live (or is taken over) and `ended` whenever it stops, for as long
+ * as the caller's scope lives: how per-stream outputs (LL-HLS packagers, recorders) follow the registry.
+ */
+export const followLiveStreams = <R>(
+  started: (app: string, name: string) => Effect.Effect<void, never, R>,
+  ended: (app: string, name: string) => Effect.Effect<void, never, R>
+) =>
+  Effect.gen(function* () {
+    const registry = yield* StreamRegistry
+    const events = yield* registry.subscribe
+    yield* Queue.take(events).pipe(
+      Effect.flatMap(
+        (event): Effect.Effect<void, never, R> =>
+          event._tag === "Published" ? started(event.app, event.name) : event._tag === "Unpublished" ? ended(event.app, event.name) : Effect.void
+      ),
+      Effect.forever,
+      Effect.forkScoped
+    )
+  })

@@ -4,9 +4,9 @@
  * a republish, with a new init segment and a new per-publish URI prefix, and the discontinuity sequence
  * counts the publishing sessions, so players recover by themselves.
  */
-import { Duration, Effect, Option, Queue } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { ServerConfig } from "../core/config.js"
-import { StreamRegistry, streamKey } from "../core/registry.js"
+import { followLiveStreams, StreamRegistry, streamKey } from "../core/registry.js"
 import { decodeAll, AmfObject } from "../protocol/amf0.js"
 import type { LiveStream } from "../media/stream.js"
 import { HlsPackager } from "./packager.js"
@@ -69,14 +69,7 @@ export class HlsService extends Effect.Service<HlsService>()("effect-rtmp/HlsSer
       yield* registry.leave(packager.stream, packager, `hls:${key}`)
     })
 
-    const events = yield* registry.subscribe
-    yield* Queue.take(events).pipe(
-      Effect.flatMap((event) =>
-        event._tag === "Published" ? start(event.app, event.name) : event._tag === "Unpublished" ? stop(event.app, event.name) : Effect.void
-      ),
-      Effect.forever,
-      Effect.forkScoped
-    )
+    yield* followLiveStreams(start, stop)
     yield* Effect.addFinalizer(() => Effect.sync(() => packagers.forEach((p) => p.stop())))
 
     return {

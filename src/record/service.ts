@@ -4,9 +4,9 @@
  * to `--on-record-done` when set. A recording that fails (full disk, unwritable directory) logs one
  * error line and stops; the stream goes on.
  */
-import { Duration, Effect, FiberSet, Option, Queue } from "effect"
+import { Duration, Effect, FiberSet, Option } from "effect"
 import { ServerConfig } from "../core/config.js"
-import { StreamRegistry, streamKey } from "../core/registry.js"
+import { followLiveStreams, StreamRegistry, streamKey } from "../core/registry.js"
 import { type FinishedRecording, Recorder } from "./recorder.js"
 
 /** Finished recordings remembered for the API; older ones are only in the log. */
@@ -78,14 +78,7 @@ export class RecordService extends Effect.Service<RecordService>()("effect-rtmp/
       })
 
     if (Option.isSome(config.recordDir)) {
-      const events = yield* registry.subscribe
-      yield* Queue.take(events).pipe(
-        Effect.flatMap((event) =>
-          event._tag === "Published" ? start(event.app, event.name) : event._tag === "Unpublished" ? stop(event.app, event.name) : Effect.void
-        ),
-        Effect.forever,
-        Effect.forkScoped
-      )
+      yield* followLiveStreams(start, (app, name) => stop(app, name))
       yield* Effect.logInfo(`Recording ${Option.isSome(config.recordApp) ? `app '${config.recordApp.value}'` : "every stream"} to ${config.recordDir.value} (${config.recordFormat})`)
     }
     // On shutdown every open file is completed (its last fragment written) before the process exits.
