@@ -48,9 +48,15 @@ export const parseHlsPath = (pathname: string): HlsTarget | undefined => {
   return { kind: "part", app, name, sid, msn: Number(match[4]), part: Number(match[5]) }
 }
 
-const send = (res: http.ServerResponse, status: number, type: string, body: string | Uint8Array, cors: string, cache: string) => {
-  res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body), "access-control-allow-origin": cors, "cache-control": cache })
-  res.end(body)
+const send = (res: http.ServerResponse, status: number, type: string, body: string | Uint8Array | ReadonlyArray<Uint8Array>, cors: string, cache: string) => {
+  const chunks = typeof body === "string" || body instanceof Uint8Array ? [body] : body
+  const length = chunks.reduce((n, c) => n + Buffer.byteLength(c), 0)
+  res.writeHead(status, { "content-type": type, "content-length": length, "access-control-allow-origin": cors, "cache-control": cache })
+  // Shared Buffers go out as they are (a segment is its parts, written in order, never concatenated).
+  res.cork()
+  for (const chunk of chunks) res.write(chunk)
+  res.end()
+  res.uncork()
 }
 
 const error = (res: http.ServerResponse, status: number, message: string, cors: string) => send(res, status, "text/plain; charset=utf-8", `${message}\n`, cors, "no-store")

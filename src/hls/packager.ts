@@ -5,7 +5,6 @@
  * requests waiting for a part (blocking playlist reload, preload hints). Plain code on the media path;
  * the HTTP side asks it synchronously and parks its waiters here.
  */
-import { join } from "../protocol/fmp4.js"
 import { Fmp4Muxer } from "../media/fmp4-muxer.js"
 import { type MediaFrame, TagType } from "../media/frame.js"
 import type { LiveStream, StreamSubscriber } from "../media/stream.js"
@@ -34,7 +33,8 @@ interface Segment {
   readonly startDts: number
   readonly programDateTime: number
   duration: number
-  bytes: Uint8Array | undefined
+  /** Complete: its parts are its bytes (a segment is never copied; it is served part after part). */
+  complete: boolean
 }
 
 /** A request waiting for a part: resolved when (msn, part) exists, or when the packager stops. */
@@ -128,7 +128,7 @@ export class HlsPackager implements StreamSubscriber {
       this.initVersion = this.muxer.configVersion
     }
     const msn = this.open === undefined && this.segments.length === 0 ? this.options.firstMsn : (this.lastSegment()?.msn ?? this.options.firstMsn - 1) + 1
-    this.open = { msn, parts: [], startDts: at, programDateTime: this.options.now(), duration: 0, bytes: undefined }
+    this.open = { msn, parts: [], startDts: at, programDateTime: this.options.now(), duration: 0, complete: false }
     this.partStart = at
   }
 
@@ -154,9 +154,10 @@ export class HlsPackager implements StreamSubscriber {
   private closeSegment(): void {
     const open = this.open
     if (open === undefined || open.parts.length === 0) return
-    open.bytes = join(open.parts.map((p) => p.bytes))
+    open.complete = true
     this.segments.push(open)
-    this.peakBitsPerSecond = Math.max(this.peakBitsPerSecond, (8 * open.bytes.length) / Math.max(open.duration, 0.001))
+    const size = open.parts.reduce((n, p) => n + p.bytes.length, 0)
+    this.peakBitsPerSecond = Math.max(this.peakBitsPerSecond, (8 * size) / Math.max(open.duration, 0.001))
     if (this.targetDuration === 0) {
       this.targetDuration = Math.max(Math.ceil(this.options.minSegmentDuration), Math.ceil(open.duration - 0.001))
       this.partTarget = Math.max(...open.parts.map((p) => p.duration), this.options.partDuration)
@@ -222,8 +223,9 @@ export class HlsPackager implements StreamSubscriber {
     return this.open !== undefined && this.open.msn === msn && part < this.open.parts.length
   }
 
-  segment(msn: number): Uint8Array | undefined {
-    return this.segments.find((s) => s.msn === msn)?.bytes
+  /** A complete segment as the list of its parts' bytes (write them in order). */
+  segment(msn: number): ReadonlyArray<Uint8Array> | undefined {
+    return this.segments.find((s) => s.msn === msn)?.parts.map((p) => p.bytes)
   }
 
   part(msn: number, index: number): Uint8Array | undefined {

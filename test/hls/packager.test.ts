@@ -75,7 +75,7 @@ describe("LL-HLS packager and playlists", () => {
     }
     // … and an evicted segment is gone for good.
     expect(packager.segment(0)).toBeUndefined()
-    expect(packager.segment(numbers.at(-1) as number)).toBeInstanceOf(Uint8Array)
+    expect(packager.segment(numbers.at(-1) as number)?.length).toBeGreaterThan(5) // its parts
   })
 
   it("TARGETDURATION and PART-TARGET never change, whatever comes later", () => {
