@@ -16,6 +16,11 @@
             pkgs.rtmpdump
             # nginx with the RTMP module: the remote peer for pull/push relay tests.
             (pkgs.nginx.override { modules = [ pkgs.nginxModules.rtmp ]; })
+            # The browser tests drive Chromium through puppeteer-core (executablePath); curl and the
+            # Prometheus text parser check HTTP-FLV and /metrics.
+            pkgs.chromium
+            pkgs.curl
+            (pkgs.python3.withPackages (ps: [ ps.prometheus-client ]))
           ];
           shellHook = ''
             export MALLOC_TRIM_THRESHOLD_=1073741824

@@ -57,7 +57,9 @@ describe("HTTP-FLV with real clients", () => {
             "print(json.dumps(families))"
           ].join("\n")
           const parsed = await new Promise<string>((resolve, reject) => {
-            const child = start("/usr/bin/python3", ["-c", script], 20_000, { stdin: true })
+            // Debian's python3 has python3-prometheus-client; elsewhere (the nix shell) the one on PATH does.
+            const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+            const child = start(python, ["-c", script], 20_000, { stdin: true })
             child.process.stdin?.end(text)
             void child.done.then((r) => (r.code === 0 ? resolve(r.stdout) : reject(new Error(r.stderr))))
           })

@@ -2,7 +2,10 @@
 import * as fs from "node:fs"
 import puppeteer, { type Browser } from "puppeteer-core"
 
-export const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => fs.existsSync(p))
+/** Debian's chromium, or one on PATH (the nix dev shell). */
+export const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser", ...(process.env.PATH ?? "").split(":").map((dir) => `${dir}/chromium`)].find((p) =>
+  fs.existsSync(p)
+)
 
 export const launchChromium = (): Promise<Browser> =>
   puppeteer.launch({
