@@ -9,6 +9,7 @@
 //
 // usage: npm run bench -- [--players "1 100 400 1000"] [--hold 20] [--repeat 1] [--servers "effect nginx nms"]
 //                         [--sink-from 400] [--no-latency] [--no-ingest] [--http-viewers "400 1000"] [--no-http]
+//                         [--hls-viewers "1000"] [--no-hls]
 //                         [--out FILE.jsonl]
 // HTTP-FLV fan-out (effect-rtmp and node-media-server only: nginx-rtmp has no HTTP-FLV) uses our own
 // in-process HTTP viewers (bench/http-flv.mjs).
@@ -16,6 +17,7 @@ import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
+import { hlsFanout } from "./hls.mjs"
 import { httpFlvFanout } from "./http-flv.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
@@ -34,6 +36,7 @@ const repeat = Number(flag("repeat", "1"))
 const servers = flag("servers", "effect nginx nms").split(/\s+/).filter(Boolean)
 const sinkFrom = Number(flag("sink-from", "400"))
 const httpViewerCounts = has("no-http") ? [] : flag("http-viewers", "400 1000").split(/\s+/).filter(Boolean).map(Number)
+const hlsViewerCounts = has("no-hls") ? [] : flag("hls-viewers", "1000").split(/\s+/).filter(Boolean).map(Number)
 const out = flag("out", path.join(work, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.jsonl`))
 fs.mkdirSync(work, { recursive: true })
 
@@ -63,7 +66,7 @@ const waitForPort = async (port, timeoutMs = 20000) => {
 }
 
 /** Starts one server; resolves with { pid, port, httpPort, stop }. */
-const startServer = async (name) => {
+const startServer = async (name, { hls = false } = {}) => {
   const port = await freePort()
   const httpPort = await freePort()
   if (name === "effect") {
@@ -85,10 +88,11 @@ const startServer = async (name) => {
   const script = path.join(shared, "peers", name === "nginx" ? "nginx-rtmp.sh" : "nms.sh")
   const dir = path.join(work, name)
   execFileSync(script, ["stop", dir], { stdio: "ignore" })
-  const env = name === "nms" ? { ...process.env, NMS_HTTP_PORT: String(httpPort) } : process.env
+  // Each peer's HTTP side only when measured: nginx-rtmp's HLS muxing would otherwise cost it CPU in the RTMP runs.
+  const env = name === "nms" ? { ...process.env, NMS_HTTP_PORT: String(httpPort) } : hls ? { ...process.env, NGINX_HLS_PORT: String(httpPort) } : process.env
   const pid = Number(execFileSync(script, ["start", String(port), dir], { encoding: "utf8", env }).trim().split("\n").pop())
   await waitForPort(port)
-  if (name === "nms") await waitForPort(httpPort)
+  if (name === "nms" || hls) await waitForPort(httpPort)
   return { pid, port, httpPort, stop: async () => void execFileSync(script, ["stop", dir], { stdio: "ignore" }) }
 }
 
@@ -234,6 +238,23 @@ for (const viewers of httpViewerCounts) {
   }
 }
 
+for (const viewers of hlsViewerCounts) {
+  for (const name of rotate(servers.filter((s) => s !== "nms"), step++)) {
+    const server = await startServer(name, { hls: true })
+    log(`hls ${name} viewers=${viewers} hold=${hold}s`)
+    const publisher = spawn("ffmpeg", ["-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", sample, "-c", "copy", "-f", "flv", `rtmp://127.0.0.1:${server.port}/live/bench`], { stdio: "ignore" })
+    try {
+      await sleep(6000) // a few segments exist (nginx writes its first when the second keyframe comes)
+      const url = name === "effect" ? `http://127.0.0.1:${server.httpPort}/live/bench` : `http://127.0.0.1:${server.httpPort}/hls/bench.m3u8`
+      const result = await hlsFanout({ kind: name === "effect" ? "llhls" : "classic", url, viewers, hold, pid: server.pid, cpuSeconds: treeCpuSeconds })
+      record({ kind: "hls", server: name, viewers, result })
+    } finally {
+      publisher.kill("SIGKILL")
+      await server.stop()
+    }
+  }
+}
+
 // --- report ------------------------------------------------------------------------------------------------
 const entries = fs.readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l))
 const median = (xs) => {
@@ -312,6 +333,15 @@ if (httpRuns.length > 0) {
   for (const viewers of httpViewerCounts) {
     const perGb = (name) => median(httpRuns.filter((e) => e.server === name && e.viewers === viewers).map((e) => e.result.cpu_s_per_gb))
     if (perGb("effect") != null && perGb("nms") != null) lines.push(`| ${viewers} | effect ÷ nms | | | ${ratio(perGb("effect"), perGb("nms"))} | | |`)
+  }
+}
+const hlsRuns = entries.filter((e) => e.kind === "hls" && e.result)
+if (hlsRuns.length > 0) {
+  lines.push("", `### HLS (in-process players; effect-rtmp LL-HLS with blocking reloads, nginx-rtmp classic HLS with 1 s fragments; ${hold} s hold)`, "")
+  lines.push("| viewers | server | receiving | CPU % of a core | CPU s per GB delivered | RSS MiB | age of newest media p50 / p95 ms | errors |", "|---|---|---|---|---|---|---|---|")
+  for (const e of hlsRuns) {
+    const r = e.result
+    lines.push(`| ${e.viewers} | ${e.server} | ${r.receiving}/${r.viewers} | ${fmt(r.server_cpu_pct)} | ${fmt(r.cpu_s_per_gb, 2)} | ${fmt(r.server_rss_max_mib)} | ${fmt(r.latency_ms_p50, 0)} / ${fmt(r.latency_ms_p95, 0)} | ${r.errors} |`)
   }
 }
 process.stdout.write(lines.join("\n") + "\n")
