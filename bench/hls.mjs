@@ -7,7 +7,6 @@
 // minus its duration). It is the age of the newest media a player holds; players then add their hold-back
 // (LL: PART-HOLD-BACK 0.6 s; classic: hls.js keeps 3 target durations).
 // Server CPU over the hold window from /proc, like the other measurements.
-import * as fs from "node:fs"
 import * as http from "node:http"
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -56,7 +55,11 @@ const llhlsViewer = (base, stop) => {
           const duration = Number(/DURATION=([\d.]+)/.exec(line)?.[1] ?? 0)
           newest = { uri: /URI="([^"]+)"/.exec(line)?.[1], start: pdt + offset }
           offset += duration * 1000
-        } else if (line.startsWith("#EXTINF:")) offset = 0
+        } else if (line.startsWith("#EXTINF:")) {
+          // The next segment (the open one has no PROGRAM-DATE-TIME of its own yet) starts where this one ends.
+          pdt += Number(line.slice(8).split(",")[0]) * 1000
+          offset = 0
+        }
       }
       const hint = /PRELOAD-HINT:TYPE=PART,URI="[0-9a-f]+-p(\d+)\.(\d+)\.m4s/.exec(text)
       if (newest?.uri !== undefined) {
@@ -119,7 +122,7 @@ const classicViewer = (playlistUrl, stop) => {
 }
 
 /** One measurement: `kind` "llhls" (base = http://host:port/live/bench) or "classic" (playlist URL). */
-export const hlsFanout = async ({ kind, url, viewers: count, hold, pid, cpuSeconds, settle = 4 }) => {
+export const hlsFanout = async ({ kind, url, viewers: count, hold, pid, cpuSeconds, rssMiB, settle = 4 }) => {
   const stop = { now: false }
   const viewers = []
   for (let i = 0; i < count; i++) {
@@ -133,9 +136,7 @@ export const hlsFanout = async ({ kind, url, viewers: count, hold, pid, cpuSecon
   const t0 = Date.now()
   let rssMax = 0
   while (Date.now() - t0 < hold * 1000) {
-    try {
-      rssMax = Math.max(rssMax, Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024)
-    } catch {}
+    rssMax = Math.max(rssMax, rssMiB(pid))
     await sleep(250)
   }
   const seconds = (Date.now() - t0) / 1000

@@ -131,6 +131,26 @@ const treeCpuSeconds = (rootPid) => {
   return stats.filter((s) => inTree.has(s.pid)).reduce((sum, s) => sum + s.ticks, 0) / CLK
 }
 
+/** Summed RSS of a process tree (nginx: master and workers), MiB. */
+const treeRssMiB = (rootPid) => {
+  const procs = []
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8")
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${entry}/status`, "utf8"))?.[1] ?? 0)
+      procs.push({ pid: Number(entry), ppid, rss })
+    } catch {}
+  }
+  const inTree = new Set([rootPid])
+  for (let grew = true; grew; ) {
+    grew = false
+    for (const p of procs) if (!inTree.has(p.pid) && inTree.has(p.ppid)) (inTree.add(p.pid), (grew = true))
+  }
+  return procs.filter((p) => inTree.has(p.pid)).reduce((sum, p) => sum + p.rss, 0) / 1024
+}
+
 const ingest = async (name, sample, mbps) => {
   const server = await startServer(name)
   try {
@@ -246,7 +266,7 @@ for (const viewers of hlsViewerCounts) {
     try {
       await sleep(6000) // a few segments exist (nginx writes its first when the second keyframe comes)
       const url = name === "effect" ? `http://127.0.0.1:${server.httpPort}/live/bench` : `http://127.0.0.1:${server.httpPort}/hls/bench.m3u8`
-      const result = await hlsFanout({ kind: name === "effect" ? "llhls" : "classic", url, viewers, hold, pid: server.pid, cpuSeconds: treeCpuSeconds })
+      const result = await hlsFanout({ kind: name === "effect" ? "llhls" : "classic", url, viewers, hold, pid: server.pid, cpuSeconds: treeCpuSeconds, rssMiB: treeRssMiB })
       record({ kind: "hls", server: name, viewers, result })
     } finally {
       publisher.kill("SIGKILL")
