@@ -52,6 +52,7 @@ const send = (res: http.ServerResponse, status: number, type: string, body: stri
   const chunks = typeof body === "string" || body instanceof Uint8Array ? [body] : body
   const length = chunks.reduce((n, c) => n + Buffer.byteLength(c), 0)
   res.writeHead(status, { "content-type": type, "content-length": length, "access-control-allow-origin": cors, "cache-control": cache })
+  if (chunks.length === 1) return void res.end(chunks[0])
   // Shared Buffers go out as they are (a segment is its parts, written in order, never concatenated).
   res.cork()
   for (const chunk of chunks) res.write(chunk)
@@ -80,10 +81,14 @@ const blockUntil = (packager: HlsPackager, res: http.ServerResponse, msn: number
 /** Answers an HLS request for a stream's packager (already found and authorized). */
 export const serveHls = (target: HlsTarget, packager: HlsPackager, url: URL, res: http.ServerResponse, cors: string): void => {
   const immutable = "public, max-age=3600, immutable"
-  const mediaType = packager.videoSize().width > 0 || packager.codecs().includes("avc1") || packager.codecs().includes("hvc1") || packager.codecs().includes("av01") ? "video/mp4" : "audio/mp4"
-  const query = new URLSearchParams(url.search)
-  for (const key of [...query.keys()]) if (key.startsWith("_HLS_")) query.delete(key)
-  const clientQuery = query.toString()
+  const mediaType = packager.mediaType()
+  // The client's own query (a token) is kept on every URI; the _HLS_ directives are not. Most requests have none.
+  let clientQuery = ""
+  if (url.search !== "") {
+    const query = new URLSearchParams(url.search)
+    for (const key of [...query.keys()]) if (key.startsWith("_HLS_")) query.delete(key)
+    clientQuery = query.toString()
+  }
   switch (target.kind) {
     case "multivariant": {
       const { width, height } = packager.videoSize()

@@ -55,7 +55,7 @@ export class HlsPackager implements StreamSubscriber {
   private open: Segment | undefined = undefined
   private partStart: number | undefined = undefined
   private waiters: Array<Waiter> = []
-  private playlistCache: string | undefined = undefined
+  private playlistCache: Buffer | undefined = undefined
   /** Fixed once the first segment completes (the spec forbids changing either). */
   targetDuration = 0
   partTarget = 0
@@ -199,6 +199,11 @@ export class HlsPackager implements StreamSubscriber {
     return this.muxer.codecs()
   }
 
+  /** Content-Type of init segments, segments and parts. */
+  mediaType(): "video/mp4" | "audio/mp4" {
+    return this.muxer.video !== undefined ? "video/mp4" : "audio/mp4"
+  }
+
   videoSize(): { width: number; height: number } {
     return { width: this.muxer.video?.width ?? 0, height: this.muxer.video?.height ?? 0 }
   }
@@ -242,8 +247,8 @@ export class HlsPackager implements StreamSubscriber {
     }
   }
 
-  /** The media playlist (cached per published part; the delta form is rendered on demand). */
-  playlist(query: string, skip: boolean): string {
+  /** The media playlist, as bytes: cached per published part (thousands of blocked reloads get the same Buffer). */
+  playlist(query: string, skip: boolean): Buffer {
     const render = () =>
       renderMediaPlaylist(
         {
@@ -259,8 +264,8 @@ export class HlsPackager implements StreamSubscriber {
         },
         skip
       )
-    if (query !== "" || skip) return render()
-    this.playlistCache ??= render()
+    if (query !== "" || skip) return Buffer.from(render())
+    this.playlistCache ??= Buffer.from(render())
     return this.playlistCache
   }
 }

@@ -13,7 +13,7 @@ import { Access } from "../core/access.js"
 import { ServerConfig } from "../core/config.js"
 import { Connections } from "../core/connections.js"
 import { ConnectionLimits } from "../core/limits.js"
-import { Authorization } from "../core/auth.js"
+import { Authorization, open } from "../core/auth.js"
 import { parseFlvPath, serveHttpFlv, serveWsFlv } from "../flv/viewers.js"
 import { parseHlsPath, serveHls } from "../hls/http.js"
 import { HlsService } from "../hls/service.js"
@@ -82,6 +82,11 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
         return true
       }
       if (target.kind !== "multivariant" && target.kind !== "media") {
+        serveHls(target, packager.value, url, response, config.httpCors)
+        return true
+      }
+      // With open access nothing needs asking: the hot path of blocking reloads stays synchronous.
+      if (auth === open) {
         serveHls(target, packager.value, url, response, config.httpCors)
         return true
       }

@@ -54,7 +54,7 @@ describe("LL-HLS packager and playlists", () => {
     expect(packager.ready).toBe(false) // no complete segment yet: no playlist
     play(16) // 17 s: eight complete segments, the oldest evicted
     expect(packager.ready).toBe(true)
-    const text = packager.playlist("", false)
+    const text = packager.playlist("", false).toString()
     const { playlist, complete } = parse(text)
     expect(playlist.targetDuration).toBe(2)
     expect(playlist.partTargetDuration).toBeCloseTo(0.2, 5)
@@ -81,17 +81,17 @@ describe("LL-HLS packager and playlists", () => {
   it("TARGETDURATION and PART-TARGET never change, whatever comes later", () => {
     const { packager, play } = setup()
     play(5)
-    const first = parse(packager.playlist("", false)).playlist
+    const first = parse(packager.playlist("", false).toString()).playlist
     play(20)
-    const later = parse(packager.playlist("", false)).playlist
+    const later = parse(packager.playlist("", false).toString()).playlist
     expect([later.targetDuration, later.partTargetDuration]).toEqual([first.targetDuration, first.partTargetDuration])
   })
 
   it("delta updates skip segments older than CAN-SKIP-UNTIL", () => {
     const { packager, play } = setup(20)
     play(40)
-    const full = parse(packager.playlist("", false))
-    const delta = packager.playlist("", true)
+    const full = parse(packager.playlist("", false).toString())
+    const delta = packager.playlist("", true).toString()
     const skipped = Number(/#EXT-X-SKIP:SKIPPED-SEGMENTS=(\d+)/.exec(delta)?.[1])
     expect(skipped).toBeGreaterThan(0)
     const remaining = full.complete.slice(skipped)
@@ -115,7 +115,7 @@ describe("LL-HLS packager and playlists", () => {
   it("the playlist carries the client's query (a token) on every URI, never _HLS_ parameters", () => {
     const { packager, play } = setup()
     play(5)
-    const text = packager.playlist("token=abc&expires=9", false)
+    const text = packager.playlist("token=abc&expires=9", false).toString()
     for (const line of text.split("\n").filter((l) => l.includes(".m4s") || l.includes(".mp4"))) expect(line).toContain("?token=abc&expires=9")
   })
 })
