@@ -1,7 +1,9 @@
 /**
  * effect-rtmp as a library: compose `RtmpServerLive` (RTMP listener + stream core) with a `ServerConfig`
- * and an `Authorization` layer into your own Effect program, subscribe to stream lifecycle events through
- * `StreamRegistry`, admit your own viewers through `Access`, or use the sans-IO protocol codecs directly.
+ * and an `Authorization` layer into your own Effect program, add `HttpServerLive` (HTTP-FLV, WS-FLV,
+ * LL-HLS with `HlsService`, pages, API, metrics) and `RecordService`, subscribe to stream lifecycle events
+ * through `StreamRegistry`, admit your own viewers (a `Viewer` over your `Sink`) through `Access`, or use
+ * the sans-IO protocol codecs and the fMP4 muxer directly.
  */
 export * as Amf0 from "./protocol/amf0.js"
 export * as ChunkReader from "./protocol/chunk-reader.js"
@@ -10,20 +12,29 @@ export * as Errors from "./protocol/errors.js"
 export * as Flv from "./protocol/flv.js"
 export * as Handshake from "./protocol/handshake.js"
 export * as Messages from "./protocol/messages.js"
+export * as Fmp4 from "./protocol/fmp4.js"
 export { ClientSession, defaultClientOptions, type ClientEvent, type ClientSessionOptions } from "./session/client-session.js"
 export { ServerSession, type ServerSessionHandler, type SessionRequest } from "./session/server-session.js"
 export { defineWireFormat, MediaFrame, TagType, type WireFormat } from "./media/frame.js"
 export { LiveStream, type PublisherInfo, type StreamSubscriber } from "./media/stream.js"
 export { Viewer, type Sink, type ViewerLimits } from "./media/viewer.js"
+export { Fmp4Muxer } from "./media/fmp4-muxer.js"
 export * as Auth from "./core/auth.js"
 export { Authorization, AuthDenied, type AccessRequest, type Authorizer } from "./core/auth.js"
 export { Access, type Publishing } from "./core/access.js"
 export { ConfigError, defaults as serverDefaults, ServerConfig, type ServerConfigShape } from "./core/config.js"
 export { ConnectionLimits } from "./core/limits.js"
-export { StreamBusy, StreamEvent, StreamRegistry, type StreamInfo } from "./core/registry.js"
+export { followLiveStreams, StreamBusy, StreamEvent, StreamRegistry, type StreamInfo } from "./core/registry.js"
+export { settings, type Setting } from "./core/settings.js"
 export { ConnectionClosed, handleConnection } from "./rtmp/connection.js"
 export { ListenError, RtmpServer, RtmpServerLive, StreamCoreLive, type ListeningAddress } from "./rtmp/listener.js"
 export { RtmpPlaySink, RtmpPublishSink, rtmpChunks } from "./rtmp/sinks.js"
+export { FLV_TAGS, FlvSink, type FlvTransport } from "./flv/sink.js"
+export { HttpListenError, HttpServer, HttpServerLive } from "./http/server.js"
+export { HlsPackager } from "./hls/packager.js"
+export { HlsService } from "./hls/service.js"
+export { Recorder, type FinishedRecording } from "./record/recorder.js"
+export { RecordService } from "./record/service.js"
 export { RelayHealth, RelayStatus, type RelayReport } from "./relay/health.js"
 export { defaultRelayConfig, pullId, pushId, RelaysLive, type RelayConfig } from "./relay/relays.js"
 export { defaultRetryPolicy, RelayError, retryPolicy, superviseRelay, type RetryPolicyOptions } from "./relay/supervisor.js"

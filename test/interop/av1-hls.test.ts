@@ -1,0 +1,76 @@
+/**
+ * An AV1 stream, published over Enhanced RTMP (v2: ExHeader, FourCC `av01`, SequenceStart with the av1C,
+ * CodedFrames with the OBUs of one temporal unit), comes out as LL-HLS that ffprobe reads and hls.js plays
+ * in Chromium. Debian's ffmpeg 5.1 cannot publish AV1 over RTMP, so ffmpeg encodes it into fragmented MP4
+ * and our test client publishes the samples in real time.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { amfObject } from "../../src/protocol/amf0.js"
+import { CHROMIUM, launchChromium } from "../support/browser.js"
+import { publishAs } from "../support/client.js"
+import { readFragmentedMp4 } from "../support/mp4-reader.js"
+import { waitUntil } from "../support/poll.js"
+import { run } from "../support/processes.js"
+import { startHttpServer } from "../support/server.js"
+
+const av01 = Buffer.from("av01")
+
+const encodeAv1 = async () => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "av1-")), "av1.mp4")
+  const result = await run(
+    "ffmpeg",
+    ["-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4", "-c:v", "libsvtav1", "-preset", "12", "-g", "25",
+      "-pix_fmt", "yuv420p", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", file],
+    120_000
+  )
+  expect(result.code).toBe(0)
+  return readFragmentedMp4(fs.readFileSync(file))
+}
+
+describe.runIf(CHROMIUM !== undefined)("AV1 over Enhanced RTMP → LL-HLS", () => {
+  it.scopedLive("ffprobe reads it and hls.js plays it in Chromium", () =>
+    Effect.gen(function* () {
+      const track = yield* Effect.promise(encodeAv1)
+      expect(track.codec).toBe("av01")
+      const server = yield* startHttpServer()
+      const { client, streamId } = yield* Effect.promise(() => publishAs(server.rtmpPort, "av1"))
+      // onMetaData with the FourCC as videocodecid (E-RTMP), then SequenceStart, then the samples in real time, looped.
+      client.session.sendMetadata(streamId, amfObject({ width: 320, height: 240, framerate: 25, videocodecid: av01.readUInt32BE(0) }))
+      client.session.sendMedia(streamId, 9, 0, Buffer.concat([Buffer.of(0x90), av01, track.config]))
+      let n = 0
+      const frameMs = (track.samples[0]?.duration ?? 512) * (1000 / track.timescale)
+      const timer = setInterval(() => {
+        const sample = track.samples[n % track.samples.length]
+        if (sample === undefined) return
+        const header = sample.sync ? 0x91 : 0xa1 // ExHeader | key/inter frame | CodedFrames
+        client.session.sendMedia(streamId, 9, Math.round(n * frameMs), Buffer.concat([Buffer.of(header), av01, sample.data]))
+        n++
+      }, frameMs)
+      yield* Effect.addFinalizer(() => Effect.sync(() => (clearInterval(timer), client.close())))
+
+      const base = `${server.base}/live/av1`
+      yield* Effect.promise(() => waitUntil("the first LL-HLS segment", async () => (await fetch(`${base}.m3u8`)).status === 200, 20_000, 200))
+      const multivariant = yield* Effect.promise(async () => (await fetch(`${base}.m3u8`)).text())
+      expect(multivariant).toMatch(/CODECS="av01\.0\.\d\d[MH]\.08",RESOLUTION=320x240/)
+      const probe = yield* Effect.promise(() => run("ffprobe", ["-v", "error", "-show_streams", "-of", "json", `${base}.m3u8`], 30_000))
+      const streams = (JSON.parse(probe.stdout) as { streams: Array<{ codec_type: string; codec_name: string; width: number }> }).streams
+      expect(streams.map((s) => `${s.codec_type}:${s.codec_name}:${s.width}`)).toEqual(["video:av1:320"])
+
+      const browser = yield* Effect.acquireRelease(Effect.promise(launchChromium), (b) => Effect.promise(() => b.close()))
+      yield* Effect.promise(async () => {
+        const page = await browser.newPage()
+        await page.goto(`${server.base}/live/av1?transport=hls`, { waitUntil: "domcontentloaded" })
+        const state = () =>
+          page.evaluate(`(() => ({ frames: document.querySelector("video").getVideoPlaybackQuality().totalVideoFrames, errors: window.playerErrors }))()`) as Promise<{
+            frames: number
+            errors: Array<string>
+          }>
+        await waitUntil("60 AV1 frames in Chromium", async () => (await state()).frames > 60, 15_000, 200)
+        expect((await state()).errors).toEqual([])
+      })
+    }), 120_000)
+})
