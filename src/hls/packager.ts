@@ -66,7 +66,7 @@ export class HlsPackager implements StreamSubscriber {
   constructor(
     readonly stream: LiveStream,
     private readonly options: PackagerOptions,
-    sizeHint: { width?: number; height?: number } = {}
+    sizeHint: () => { width?: number; height?: number } = () => ({})
   ) {
     this.muxer = new Fmp4Muxer(sizeHint)
   }

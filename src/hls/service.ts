@@ -7,23 +7,7 @@
 import { Duration, Effect, Option } from "effect"
 import { ServerConfig } from "../core/config.js"
 import { followLiveStreams, StreamRegistry, streamKey } from "../core/registry.js"
-import { decodeAll, AmfObject } from "../protocol/amf0.js"
-import type { LiveStream } from "../media/stream.js"
 import { HlsPackager } from "./packager.js"
-
-/** The size onMetaData announces, for codecs whose configuration record does not carry it. */
-const sizeHint = (stream: LiveStream): { width?: number; height?: number } => {
-  if (stream.metadata === undefined) return {}
-  try {
-    const value = decodeAll(stream.metadata.payload)[1]
-    if (!(value instanceof AmfObject)) return {}
-    const width = value.properties.get("width")
-    const height = value.properties.get("height")
-    return typeof width === "number" && typeof height === "number" ? { width, height } : {}
-  } catch {
-    return {}
-  }
-}
 
 export class HlsService extends Effect.Service<HlsService>()("effect-rtmp/HlsService", {
   scoped: Effect.gen(function* () {
@@ -50,7 +34,7 @@ export class HlsService extends Effect.Service<HlsService>()("effect-rtmp/HlsSer
           discontinuitySequence: previous === undefined ? 0 : previous.discontinuity + 1,
           now: () => clock.unsafeCurrentTimeMillis()
         },
-        sizeHint(stream)
+        () => stream.announcedSize()
       )
       packager.seed()
       yield* registry.play(app, name, packager, `hls:${key}`)

@@ -52,7 +52,11 @@ export class Fmp4Muxer {
   /** Bumped whenever a decoder configuration changes: a new init segment is needed. */
   configVersion = 0
 
-  constructor(private readonly sizeHint: { width?: number; height?: number } = {}) {}
+  /**
+   * `sizeHint` gives the picture size for codecs whose configuration record does not carry it (HEVC, AV1):
+   * usually the stream's onMetaData, read when the configuration arrives (metadata may come after publish).
+   */
+  constructor(private readonly sizeHint: () => { width?: number; height?: number } = () => ({})) {}
 
   /** Milliseconds on a 64-bit timeline. */
   private unwrap(raw: number): number {
@@ -65,7 +69,7 @@ export class Fmp4Muxer {
   push(frame: MediaFrame): boolean {
     if (frame.typeId === TagType.Video) {
       if (frame.sequenceHeader) {
-        const config = videoConfig(frame.payload, this.sizeHint)
+        const config = videoConfig(frame.payload, this.sizeHint())
         if (config === undefined) return false
         this.video = config
         this.configVersion++

@@ -4,7 +4,7 @@
  * per-message hot path: no Effect, no Promise, no closure per message; it knows no wire protocol —
  * each subscriber takes the shared `MediaFrame` and asks it for its own format's bytes.
  */
-import { type AmfValue, encodeAll } from "../protocol/amf0.js"
+import { AmfObject, type AmfValue, decodeAll, encodeAll } from "../protocol/amf0.js"
 import { inspectAudio, inspectVideo } from "../protocol/flv.js"
 import { MediaFrame, TagType } from "./frame.js"
 
@@ -136,6 +136,20 @@ export class LiveStream {
   setMetadata(metadata: AmfValue): void {
     this.metadata = new MediaFrame(TagType.Script, 0, encodeAll(["onMetaData", metadata]), false, false)
     for (const player of this.players) player.onData(this, this.metadata)
+  }
+
+  /** The picture size onMetaData announces, for codecs whose configuration record does not carry it (HEVC, AV1). */
+  announcedSize(): { width?: number; height?: number } {
+    if (this.metadata === undefined) return {}
+    try {
+      const value = decodeAll(this.metadata.payload)[1]
+      if (!(value instanceof AmfObject)) return {}
+      const width = value.properties.get("width")
+      const height = value.properties.get("height")
+      return typeof width === "number" && typeof height === "number" ? { width, height } : {}
+    } catch {
+      return {}
+    }
   }
 
   clearMetadata(): void {

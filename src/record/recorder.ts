@@ -128,7 +128,7 @@ export class Recorder implements StreamSubscriber {
       this.write(file, encodeFlvHeader(stream.audioHeader !== undefined || stream.hasAudio, stream.hasVideo))
       for (const header of [stream.metadata, stream.videoHeader, stream.audioHeader]) if (header !== undefined) this.write(file, header.bytes(FLV_TAGS))
     } else {
-      const muxer = new Fmp4Muxer()
+      const muxer = new Fmp4Muxer(() => stream.announcedSize())
       for (const header of [stream.videoHeader, stream.audioHeader]) if (header !== undefined) muxer.push(header)
       const init = muxer.init()
       if (init === undefined) return this.fail(`${stream.key}: no codec this recorder can write to MP4 (try --record-format flv)`)
