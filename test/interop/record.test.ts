@@ -1,6 +1,6 @@
 /**
- * Recording with real media: an ffmpeg publish becomes an MP4 whose duration ffprobe confirms and which
- * ffmpeg decodes without an error (and a plain FLV); `kill -9` of the server mid-recording leaves a file
+ * Recording with real media: a 30 s ffmpeg publish becomes an MP4 whose duration ffprobe confirms and
+ * which ffmpeg decodes without an error (and an 8 s one a plain FLV); `kill -9` of the server mid-recording leaves a file
  * that plays up to its last fragment; a full disk (a 256 KiB tmpfs) stops the recording with one error
  * line while a viewer goes on receiving.
  */
@@ -38,27 +38,27 @@ const recordingServer = (overrides: Parameters<typeof testServer>[0], logs: Arra
   )
 
 describe("recording", () => {
-  it.scopedLive("an 8 s publish: an MP4 of 8 ± 1 s with both tracks that decodes cleanly, and a plain FLV", () =>
+  it.scopedLive("a 30 s publish: an MP4 of 30 ± 1 s with both tracks that decodes cleanly; 8 s to a plain FLV likewise", () =>
     Effect.gen(function* () {
-      for (const format of ["mp4", "flv"] as const) {
+      for (const [format, seconds] of [["mp4", 30], ["flv", 8]] as const) {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), `record-${format}-`))
         const logs: Array<{ level: LogLevel.LogLevel; message: string }> = []
         const context = yield* Layer.build(recordingServer({ recordDir: Option.some(dir), recordFormat: format }, logs))
         const { address } = yield* Effect.provide(RtmpServer, context)
         yield* Effect.promise(async () => {
-          const published = await ffmpegPublish(`rtmp://127.0.0.1:${address.port}/live/show`, 8).done
+          const published = await ffmpegPublish(`rtmp://127.0.0.1:${address.port}/live/show`, seconds).done
           expect(published.code).toBe(0)
           await waitUntil("the recording to be finished", () => logs.some((l) => l.message.startsWith("Recorded live/show")), 15_000)
           const [file] = filesUnder(path.join(dir, "live", "show"), `.${format}`)
           expect(file).toBeDefined()
           const info = await probe(file as string)
           expect(info.streams).toEqual(["audio", "video"])
-          expect(Math.abs(info.duration - 8)).toBeLessThanOrEqual(1)
+          expect(Math.abs(info.duration - seconds)).toBeLessThanOrEqual(1)
           const decoded = await run("ffmpeg", ["-hide_banner", "-nostdin", "-v", "error", "-i", file as string, "-f", "null", "-"], 30_000)
           expect(decoded.stderr).toBe("")
         })
       }
-    }), 90_000)
+    }), 120_000)
 
   it("kill -9 of the server mid-recording: the file still plays up to its last fragment", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "record-kill-"))

@@ -34,14 +34,15 @@ const find = (b: Buffer, start: number, end: number, path: ReadonlyArray<string>
   return rest.length === 0 ? box : find(b, box.start, box.end, rest)
 }
 
-export const readFragmentedMp4 = (file: Buffer): Mp4Track => {
+/** `entryFields`: bytes of the sample entry before its configuration box (78 for video, 28 for audio). */
+export const readFragmentedMp4 = (file: Buffer, entryFields = 78): Mp4Track => {
   const stsd = find(file, 0, file.length, ["moov", "trak", "mdia", "minf", "stbl", "stsd"])
   const mdhd = find(file, 0, file.length, ["moov", "trak", "mdia", "mdhd"])
   if (stsd === undefined || mdhd === undefined) throw new Error("no sample description")
   const entryStart = stsd.start + 8 // version/flags, entry count
   const codec = file.toString("latin1", entryStart + 4, entryStart + 8)
   const entryEnd = entryStart + file.readUInt32BE(entryStart)
-  const configBox = children(file, entryStart + 8 + 78, entryEnd)[0] // after the VisualSampleEntry fields
+  const configBox = children(file, entryStart + 8 + entryFields, entryEnd)[0] // after the sample entry's own fields
   if (configBox === undefined) throw new Error("no configuration box")
   const timescale = file.readUInt32BE(mdhd.start + 12)
   const samples: Array<Mp4Sample> = []

@@ -1,8 +1,9 @@
 /**
- * An AV1 stream, published over Enhanced RTMP (v2: ExHeader, FourCC `av01`, SequenceStart with the av1C,
+ * Enhanced RTMP codecs through LL-HLS. An AV1 stream, published over Enhanced RTMP (v2: ExHeader, FourCC `av01`, SequenceStart with the av1C,
  * CodedFrames with the OBUs of one temporal unit), comes out as LL-HLS that ffprobe reads and hls.js plays
  * in Chromium. Debian's ffmpeg 5.1 cannot publish AV1 over RTMP, so ffmpeg encodes it into fragmented MP4
- * and our test client publishes the samples in real time.
+ * and our test client publishes the samples in real time. An Opus stream (E-RTMP audio: ExHeader, FourCC
+ * `Opus`, SequenceStart with the RFC 7845 OpusHead) comes out as audio-only LL-HLS that ffprobe and ffmpeg read.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -31,7 +32,7 @@ const encodeAv1 = async () => {
   return readFragmentedMp4(fs.readFileSync(file))
 }
 
-describe.runIf(CHROMIUM !== undefined)("AV1 over Enhanced RTMP → LL-HLS", () => {
+describe.runIf(CHROMIUM !== undefined)("Enhanced RTMP codecs → LL-HLS", () => {
   it.scopedLive("ffprobe reads it and hls.js plays it in Chromium", () =>
     Effect.gen(function* () {
       const track = yield* Effect.promise(encodeAv1)
@@ -73,4 +74,48 @@ describe.runIf(CHROMIUM !== undefined)("AV1 over Enhanced RTMP → LL-HLS", () =
         expect((await state()).errors).toEqual([])
       })
     }), 120_000)
+
+  it.scopedLive("Opus over Enhanced RTMP: audio-only LL-HLS that ffprobe and ffmpeg read", () =>
+    Effect.gen(function* () {
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "opus-")), "opus.mp4")
+      const encoded = yield* Effect.promise(() =>
+        run("ffmpeg", ["-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "4", "-ac", "2", "-c:a", "libopus", "-b:a", "64k",
+          "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", file], 60_000)
+      )
+      expect(encoded.code).toBe(0)
+      const track = readFragmentedMp4(fs.readFileSync(file), 28) // AudioSampleEntry fields before dOps
+      expect(track.codec).toBe("Opus")
+      // dOps (big-endian) → the OpusHead E-RTMP carries (little-endian, RFC 7845 §5.1).
+      const dOps = track.config
+      const head = Buffer.alloc(19)
+      head.write("OpusHead", 0, "latin1")
+      head[8] = 1
+      head[9] = dOps[1] ?? 2
+      head.writeUInt16LE(dOps.readUInt16BE(2), 10)
+      head.writeUInt32LE(dOps.readUInt32BE(4), 12)
+      head.writeInt16LE(dOps.readInt16BE(8), 16)
+      head[18] = dOps[10] ?? 0
+      const opus = Buffer.from("Opus")
+      const server = yield* startHttpServer()
+      const { client, streamId } = yield* Effect.promise(() => publishAs(server.rtmpPort, "opus"))
+      client.session.sendMedia(streamId, 8, 0, Buffer.concat([Buffer.of(0x90), opus, head])) // ExHeader audio, SequenceStart
+      let n = 0
+      const frameMs = (track.samples[0]?.duration ?? 960) * (1000 / track.timescale)
+      const timer = setInterval(() => {
+        const sample = track.samples[n % track.samples.length]
+        if (sample === undefined) return
+        client.session.sendMedia(streamId, 8, Math.round(n * frameMs), Buffer.concat([Buffer.of(0x91), opus, sample.data])) // CodedFrames
+        n++
+      }, frameMs)
+      yield* Effect.addFinalizer(() => Effect.sync(() => (clearInterval(timer), client.close())))
+      const base = `${server.base}/live/opus`
+      yield* Effect.promise(() => waitUntil("the first LL-HLS segment", async () => (await fetch(`${base}.m3u8`)).status === 200, 20_000, 200))
+      expect(yield* Effect.promise(async () => (await fetch(`${base}.m3u8`)).text())).toContain('CODECS="opus"')
+      const probe = yield* Effect.promise(() => run("ffprobe", ["-v", "error", "-show_streams", "-of", "json", `${base}.m3u8`], 30_000))
+      const streams = (JSON.parse(probe.stdout) as { streams: Array<{ codec_type: string; codec_name: string; channels: number; sample_rate: string }> }).streams
+      expect(streams.map((s) => `${s.codec_type}:${s.codec_name}:${s.channels}:${s.sample_rate}`)).toEqual(["audio:opus:2:48000"])
+      const decoded = yield* Effect.promise(() => run("ffmpeg", ["-hide_banner", "-nostdin", "-v", "error", "-i", `${base}.m3u8`, "-t", "2", "-f", "null", "-"], 30_000))
+      expect(decoded.code).toBe(0)
+      expect(decoded.stderr).toBe("")
+    }), 60_000)
 })
