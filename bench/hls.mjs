@@ -6,14 +6,10 @@
 // the segment's PROGRAM-DATE-TIME plus the parts before it; classic: its first appearance in the playlist
 // minus its duration). It is the age of the newest media a player holds; players then add their hold-back
 // (LL: PART-HOLD-BACK 0.6 s; classic: hls.js keeps 3 target durations).
-// Server CPU over the hold window from /proc, like the other measurements.
+// Server CPU and RSS over the hold window from /proc (bench/measure.mjs), like the other measurements.
 import * as http from "node:http"
+import { costFigures, holdWindow, percentile, sleep } from "./measure.mjs"
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-const percentile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? null : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
-}
 const agent = new http.Agent({ keepAlive: true, maxSockets: 2 })
 
 const get = (url) =>
@@ -122,7 +118,7 @@ const classicViewer = (playlistUrl, stop) => {
 }
 
 /** One measurement: `kind` "llhls" (base = http://host:port/live/bench) or "classic" (playlist URL). */
-export const hlsFanout = async ({ kind, url, viewers: count, hold, pid, cpuSeconds, rssMiB, settle = 4 }) => {
+export const hlsFanout = async ({ kind, url, viewers: count, hold, pid, settle = 4 }) => {
   const stop = { now: false }
   const viewers = []
   for (let i = 0; i < count; i++) {
@@ -132,26 +128,12 @@ export const hlsFanout = async ({ kind, url, viewers: count, hold, pid, cpuSecon
   await sleep(settle * 1000)
   const before = viewers.map((v) => v.bytes)
   viewers.forEach((v) => (v.latencies.length = 0))
-  const cpu0 = cpuSeconds(pid)
-  const t0 = Date.now()
-  let rssMax = 0
-  while (Date.now() - t0 < hold * 1000) {
-    rssMax = Math.max(rssMax, rssMiB(pid))
-    await sleep(250)
-  }
-  const seconds = (Date.now() - t0) / 1000
-  const cpu = cpuSeconds(pid) - cpu0
+  const window = await holdWindow(pid, hold)
   stop.now = true
-  const bytesHold = viewers.reduce((sum, v, i) => sum + v.bytes - before[i], 0)
   const latencies = viewers.flatMap((v) => v.latencies)
   return {
     viewers: count,
-    seconds,
-    server_cpu_s: cpu,
-    server_cpu_pct: (100 * cpu) / seconds,
-    bytes_hold: bytesHold,
-    cpu_s_per_gb: bytesHold > 0 ? cpu / (bytesHold / 1e9) : null,
-    server_rss_max_mib: rssMax,
+    ...costFigures(window, viewers.reduce((sum, v, i) => sum + v.bytes - before[i], 0)),
     latency_ms_p50: percentile(latencies, 50),
     latency_ms_p95: percentile(latencies, 95),
     errors: viewers.reduce((sum, v) => sum + v.errors, 0),

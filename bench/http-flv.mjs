@@ -7,12 +7,8 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
+import { costFigures, holdWindow, percentile, sleep } from "./measure.mjs"
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-const percentile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? null : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
-}
 
 /** Opens `count` viewers of `url`, `perTick` at a time; each records its first-byte time and bytes. */
 const openViewers = async (url, count, perTick = 50) => {
@@ -39,7 +35,7 @@ const openViewers = async (url, count, perTick = 50) => {
  * One measurement: `server` is { pid, httpPort, rtmpPort }, `cpuSeconds(pid)` reads a process tree's CPU.
  * Returns one JSON-able result.
  */
-export const httpFlvFanout = async ({ server, sample, viewers: count, hold, cpuSeconds, settle = 4 }) => {
+export const httpFlvFanout = async ({ server, sample, viewers: count, hold, settle = 4 }) => {
   const bytesPerSecond = fs.statSync(sample).size / 30
   const publisher = spawn("ffmpeg", ["-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", sample, "-c", "copy", "-f", "flv", `rtmp://127.0.0.1:${server.rtmpPort}/live/bench`], {
     stdio: "ignore"
@@ -52,32 +48,15 @@ export const httpFlvFanout = async ({ server, sample, viewers: count, hold, cpuS
     while (Date.now() < deadline && viewers.some((v) => v.firstByteMs === null && !v.closed)) await sleep(100)
     await sleep(settle * 1000)
     const before = viewers.map((v) => v.bytes)
-    const cpu0 = cpuSeconds(server.pid)
-    const t0 = Date.now()
-    let rssMax = 0
-    while (Date.now() - t0 < hold * 1000) {
-      try {
-        const status = fs.readFileSync(`/proc/${server.pid}/status`, "utf8")
-        rssMax = Math.max(rssMax, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
-      } catch {}
-      await sleep(250)
-    }
-    const seconds = (Date.now() - t0) / 1000
-    const cpu = cpuSeconds(server.pid) - cpu0
+    const window = await holdWindow(server.pid, hold)
     const received = viewers.map((v, i) => v.bytes - before[i])
-    const bytesHold = received.reduce((a, b) => a + b, 0)
-    const keptUp = received.filter((b, i) => !viewers[i].closed && b >= 0.9 * bytesPerSecond * seconds).length
+    const keptUp = received.filter((b, i) => !viewers[i].closed && b >= 0.9 * bytesPerSecond * window.seconds).length
     const firstBytes = viewers.map((v) => v.firstByteMs).filter((x) => x !== null)
     viewers.forEach((v) => v.request.destroy())
     return {
       viewers: count,
       kept_up: keptUp,
-      seconds,
-      server_cpu_s: cpu,
-      server_cpu_pct: (100 * cpu) / seconds,
-      bytes_hold: bytesHold,
-      cpu_s_per_gb: bytesHold > 0 ? cpu / (bytesHold / 1e9) : null,
-      server_rss_max_mib: rssMax,
+      ...costFigures(window, received.reduce((a, b) => a + b, 0)),
       first_byte_ms_p50: percentile(firstBytes, 50),
       first_byte_ms_p95: percentile(firstBytes, 95),
       publisher_alive: publisher.exitCode === null

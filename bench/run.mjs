@@ -19,6 +19,7 @@ import * as net from "node:net"
 import * as path from "node:path"
 import { hlsFanout } from "./hls.mjs"
 import { httpFlvFanout } from "./http-flv.mjs"
+import { sleep, treeCpuSeconds } from "./measure.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const shared = path.resolve(root, "../shared")
@@ -41,7 +42,7 @@ const out = flag("out", path.join(work, `bench-${new Date().toISOString().replac
 fs.mkdirSync(work, { recursive: true })
 
 const log = (...parts) => process.stderr.write(`[bench] ${parts.join(" ")}\n`)
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
 const record = (entry) => fs.appendFileSync(out, JSON.stringify(entry) + "\n")
 
 const freePort = () =>
@@ -110,46 +111,6 @@ const runJson = (command, commandArgs, env = {}) =>
       }
     })
   })
-
-// --- CPU of a process tree, from /proc (for the ingest measurement) ---------------------------------------
-const CLK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim())
-const treeCpuSeconds = (rootPid) => {
-  const stats = []
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8")
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      stats.push({ pid: Number(entry), ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) })
-    } catch {}
-  }
-  const inTree = new Set([rootPid])
-  for (let grew = true; grew; ) {
-    grew = false
-    for (const s of stats) if (!inTree.has(s.pid) && inTree.has(s.ppid)) (inTree.add(s.pid), (grew = true))
-  }
-  return stats.filter((s) => inTree.has(s.pid)).reduce((sum, s) => sum + s.ticks, 0) / CLK
-}
-
-/** Summed RSS of a process tree (nginx: master and workers), MiB. */
-const treeRssMiB = (rootPid) => {
-  const procs = []
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8")
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
-      const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${entry}/status`, "utf8"))?.[1] ?? 0)
-      procs.push({ pid: Number(entry), ppid, rss })
-    } catch {}
-  }
-  const inTree = new Set([rootPid])
-  for (let grew = true; grew; ) {
-    grew = false
-    for (const p of procs) if (!inTree.has(p.pid) && inTree.has(p.ppid)) (inTree.add(p.pid), (grew = true))
-  }
-  return procs.filter((p) => inTree.has(p.pid)).reduce((sum, p) => sum + p.rss, 0) / 1024
-}
 
 const ingest = async (name, sample, mbps) => {
   const server = await startServer(name)
@@ -250,7 +211,7 @@ for (const viewers of httpViewerCounts) {
     const server = await startServer(name)
     log(`http-flv ${name} viewers=${viewers} hold=${hold}s`)
     try {
-      const result = await httpFlvFanout({ server: { pid: server.pid, rtmpPort: server.port, httpPort: server.httpPort }, sample, viewers, hold, cpuSeconds: treeCpuSeconds })
+      const result = await httpFlvFanout({ server: { pid: server.pid, rtmpPort: server.port, httpPort: server.httpPort }, sample, viewers, hold })
       record({ kind: "http-flv", server: name, viewers, result })
     } finally {
       await server.stop()
@@ -266,7 +227,7 @@ for (const viewers of hlsViewerCounts) {
     try {
       await sleep(6000) // a few segments exist (nginx writes its first when the second keyframe comes)
       const url = name === "effect" ? `http://127.0.0.1:${server.httpPort}/live/bench` : `http://127.0.0.1:${server.httpPort}/hls/bench.m3u8`
-      const result = await hlsFanout({ kind: name === "effect" ? "llhls" : "classic", url, viewers, hold, pid: server.pid, cpuSeconds: treeCpuSeconds, rssMiB: treeRssMiB })
+      const result = await hlsFanout({ kind: name === "effect" ? "llhls" : "classic", url, viewers, hold, pid: server.pid })
       record({ kind: "hls", server: name, viewers, result })
     } finally {
       publisher.kill("SIGKILL")
