@@ -17,20 +17,12 @@ import { ServerConfig } from "../core/config.js"
 import type { LiveStream } from "../media/stream.js"
 import { Viewer } from "../media/viewer.js"
 import { batchedWrite, corkForBatch, inBatch } from "../transport/write-batch.js"
+import { decodeSegments, streamOf } from "../http/paths.js"
 import { FlvSink, type FlvTransport } from "./sink.js"
 
 /** `/APP/STREAM.flv` → app and name; the app may have several segments (`/live/sub/cam.flv`). */
-export const parseFlvPath = (pathname: string): { readonly app: string; readonly name: string } | undefined => {
-  if (!pathname.endsWith(".flv")) return undefined
-  let segments: Array<string>
-  try {
-    segments = pathname.slice(1, -4).split("/").map(decodeURIComponent)
-  } catch {
-    return undefined
-  }
-  if (segments.length < 2 || segments.some((s) => s === "" || s === "." || s === ".." || s.includes("\0"))) return undefined
-  return { app: segments.slice(0, -1).join("/"), name: segments.at(-1) ?? "" }
-}
+export const parseFlvPath = (pathname: string): { readonly app: string; readonly name: string } | undefined =>
+  pathname.endsWith(".flv") ? streamOf(decodeSegments(pathname.slice(1, -4).split("/"))) : undefined
 
 export interface FlvRequest {
   readonly app: string

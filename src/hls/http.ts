@@ -9,6 +9,7 @@
  * without `_HLS_msn`, answers 400; evicted or unknown URIs answer 404.
  */
 import type * as http from "node:http"
+import { decodeSegments, streamOf } from "../http/paths.js"
 import type { HlsPackager } from "./packager.js"
 
 export type HlsTarget =
@@ -18,23 +19,13 @@ export type HlsTarget =
   | { readonly kind: "segment"; readonly app: string; readonly name: string; readonly sid: string; readonly msn: number }
   | { readonly kind: "part"; readonly app: string; readonly name: string; readonly sid: string; readonly msn: number; readonly part: number }
 
-const decode = (segments: Array<string>): Array<string> | undefined => {
-  try {
-    const decoded = segments.map(decodeURIComponent)
-    return decoded.some((s) => s === "" || s === "." || s === ".." || s.includes("\0")) ? undefined : decoded
-  } catch {
-    return undefined
-  }
-}
-
 /** Which HLS resource a path names, if any. */
 export const parseHlsPath = (pathname: string): HlsTarget | undefined => {
   if (pathname.endsWith(".m3u8") && !pathname.endsWith("/media.m3u8")) {
-    const parts = decode(pathname.slice(1, -5).split("/"))
-    if (parts === undefined || parts.length < 2) return undefined
-    return { kind: "multivariant", app: parts.slice(0, -1).join("/"), name: parts.at(-1) ?? "" }
+    const stream = streamOf(decodeSegments(pathname.slice(1, -5).split("/")))
+    return stream === undefined ? undefined : { kind: "multivariant", ...stream }
   }
-  const segments = decode(pathname.slice(1).split("/"))
+  const segments = decodeSegments(pathname.slice(1).split("/"))
   if (segments === undefined || segments.length < 3) return undefined
   const file = segments.at(-1) ?? ""
   const app = segments.slice(0, -2).join("/")

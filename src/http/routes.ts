@@ -16,6 +16,7 @@ import { StreamRegistry } from "../core/registry.js"
 import { RecordService } from "../record/service.js"
 import { RelayHealth } from "../relay/health.js"
 import { describeStream } from "./describe.js"
+import { decodeSegments, streamOf } from "./paths.js"
 import { renderMetrics } from "./metrics.js"
 import { indexPage, watchPage } from "./pages.js"
 
@@ -27,17 +28,8 @@ const hlsLibrary = () => readFileSync(resolve("hls.js/dist/hls.min.js"))
 const sameToken = (given: string, expected: string) =>
   timingSafeEqual(createHash("sha256").update(given).digest(), createHash("sha256").update(expected).digest())
 
-/** `app/…/name` from a wildcard path: at least two non-empty segments, no dot segments. */
-const streamPath = (path: string): { readonly app: string; readonly name: string } | undefined => {
-  let segments: Array<string>
-  try {
-    segments = path.split("/").filter((s) => s !== "").map(decodeURIComponent)
-  } catch {
-    return undefined
-  }
-  if (segments.length < 2 || segments.some((s) => s === "." || s === "..")) return undefined
-  return { app: segments.slice(0, -1).join("/"), name: segments.at(-1) ?? "" }
-}
+/** `app/…/name` from a wildcard path (empty segments, as in a trailing slash, are ignored). */
+const streamPath = (path: string) => streamOf(decodeSegments(path.split("/").filter((s) => s !== "")))
 
 export const routes = Effect.gen(function* () {
   const config = yield* ServerConfig
