@@ -11,6 +11,7 @@
 import type * as http from "node:http"
 import { decodeSegments, streamOf } from "../http/paths.js"
 import type { HlsPackager } from "./packager.js"
+import { renderMultivariantPlaylist } from "./playlist.js"
 
 export type HlsTarget =
   | { readonly kind: "multivariant"; readonly app: string; readonly name: string }
@@ -83,14 +84,14 @@ export const serveHls = (target: HlsTarget, packager: HlsPackager, url: URL, res
   switch (target.kind) {
     case "multivariant": {
       const { width, height } = packager.videoSize()
-      const variant = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:10",
-        "#EXT-X-INDEPENDENT-SEGMENTS",
-        `#EXT-X-STREAM-INF:BANDWIDTH=${Math.max(1, Math.round(packager.bandwidth()))},CODECS="${packager.codecs()}"${width > 0 ? `,RESOLUTION=${width}x${height}` : ""}`,
-        `${encodeURIComponent(target.name)}/media.m3u8${clientQuery === "" ? "" : `?${clientQuery}`}`,
-        ""
-      ].join("\n")
+      const variant = renderMultivariantPlaylist({
+        codecs: packager.codecs(),
+        bandwidth: packager.bandwidth(),
+        width,
+        height,
+        frameRate: undefined,
+        uri: `${encodeURIComponent(target.name)}/media.m3u8${clientQuery === "" ? "" : `?${clientQuery}`}`
+      })
       return send(res, 200, "application/vnd.apple.mpegurl", variant, cors, "no-cache")
     }
     case "media": {

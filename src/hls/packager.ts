@@ -33,8 +33,6 @@ interface Segment {
   readonly startDts: number
   readonly programDateTime: number
   duration: number
-  /** Complete: its parts are its bytes (a segment is never copied; it is served part after part). */
-  complete: boolean
 }
 
 /** A request waiting for a part: resolved when (msn, part) exists, or when the packager stops. */
@@ -60,7 +58,7 @@ export class HlsPackager implements StreamSubscriber {
   targetDuration = 0
   partTarget = 0
   stopped = false
-  /** Bytes of every segment kept, for the byte budget and the variant's BANDWIDTH. */
+  /** The highest bit rate of a complete segment: the variant's BANDWIDTH. */
   private peakBitsPerSecond = 0
 
   constructor(
@@ -127,8 +125,8 @@ export class HlsPackager implements StreamSubscriber {
       this.init = this.muxer.init()
       this.initVersion = this.muxer.configVersion
     }
-    const msn = this.open === undefined && this.segments.length === 0 ? this.options.firstMsn : (this.lastSegment()?.msn ?? this.options.firstMsn - 1) + 1
-    this.open = { msn, parts: [], startDts: at, programDateTime: this.options.now(), duration: 0, complete: false }
+    const msn = (this.lastSegment()?.msn ?? this.options.firstMsn - 1) + 1
+    this.open = { msn, parts: [], startDts: at, programDateTime: this.options.now(), duration: 0 }
     this.partStart = at
   }
 
@@ -154,8 +152,7 @@ export class HlsPackager implements StreamSubscriber {
   private closeSegment(): void {
     const open = this.open
     if (open === undefined || open.parts.length === 0) return
-    open.complete = true
-    this.segments.push(open)
+    this.segments.push(open) // its parts are its bytes: a segment is never copied, it is served part after part
     const size = open.parts.reduce((n, p) => n + p.bytes.length, 0)
     this.peakBitsPerSecond = Math.max(this.peakBitsPerSecond, (8 * size) / Math.max(open.duration, 0.001))
     if (this.targetDuration === 0) {
@@ -215,10 +212,6 @@ export class HlsPackager implements StreamSubscriber {
   /** The next segment number and part index not yet published. */
   edge(): { msn: number; part: number } {
     return this.open === undefined ? { msn: (this.lastSegment()?.msn ?? this.options.firstMsn - 1) + 1, part: 0 } : { msn: this.open.msn, part: this.open.parts.length }
-  }
-
-  oldestMsn(): number {
-    return this.segments[0]?.msn ?? this.open?.msn ?? this.options.firstMsn
   }
 
   /** Whether part `part` of segment `msn` is published; a part past a complete segment's last means the next segment's first. */
