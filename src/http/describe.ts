@@ -2,7 +2,6 @@
  * What the API, the pages and the metrics say about a live stream: names, codecs, resolution, viewers by
  * protocol, counters. Read from the stream core's plain objects; never a publish key, token or query.
  */
-import { AmfObject, decodeAll } from "../protocol/amf0.js"
 import { inspectAudio, inspectVideo } from "../protocol/flv.js"
 import type { LiveStream } from "../media/stream.js"
 import { Viewer } from "../media/viewer.js"
@@ -32,16 +31,6 @@ export interface StreamDescription {
   readonly queuedBytes: number
 }
 
-const metadataOf = (stream: LiveStream): ReadonlyMap<string, unknown> => {
-  if (stream.metadata === undefined) return new Map()
-  try {
-    const value = decodeAll(stream.metadata.payload)[1]
-    return value instanceof AmfObject ? value.properties : new Map()
-  } catch {
-    return new Map()
-  }
-}
-
 const numberOr = (value: unknown): number | null => (typeof value === "number" && Number.isFinite(value) ? value : null)
 
 const videoOf = (stream: LiveStream, metadata: ReadonlyMap<string, unknown>): StreamDescription["video"] => {
@@ -61,7 +50,7 @@ const audioOf = (stream: LiveStream, metadata: ReadonlyMap<string, unknown>): St
 }
 
 export const describeStream = (stream: LiveStream, now: number): StreamDescription => {
-  const metadata = metadataOf(stream)
+  const metadata = stream.metadataFields
   const viewers: Record<string, number> = { rtmp: 0, "http-flv": 0, "ws-flv": 0 }
   let queuedBytes = 0
   for (const subscriber of stream.players) {

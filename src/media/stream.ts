@@ -4,7 +4,7 @@
  * per-message hot path: no Effect, no Promise, no closure per message; it knows no wire protocol —
  * each subscriber takes the shared `MediaFrame` and asks it for its own format's bytes.
  */
-import { AmfObject, type AmfValue, decodeAll, encodeAll } from "../protocol/amf0.js"
+import { AmfObject, type AmfValue, encodeAll } from "../protocol/amf0.js"
 import { inspectAudio, inspectVideo } from "../protocol/flv.js"
 import { MediaFrame, TagType } from "./frame.js"
 
@@ -39,6 +39,8 @@ export class LiveStream {
   publisher: PublisherInfo | undefined = undefined
   /** `onMetaData` as a script-data frame, every field and its order kept. */
   metadata: MediaFrame | undefined = undefined
+  /** The same metadata's fields, as the publisher sent them (for the API and codecs that need a size hint). */
+  metadataFields: ReadonlyMap<string, unknown> = new Map()
   videoHeader: MediaFrame | undefined = undefined
   audioHeader: MediaFrame | undefined = undefined
   /** True once the current publisher sent any video: players then start on a keyframe. */
@@ -135,25 +137,20 @@ export class LiveStream {
    */
   setMetadata(metadata: AmfValue): void {
     this.metadata = new MediaFrame(TagType.Script, 0, encodeAll(["onMetaData", metadata]), false, false)
+    this.metadataFields = metadata instanceof AmfObject ? metadata.properties : new Map()
     for (const player of this.players) player.onData(this, this.metadata)
   }
 
   /** The picture size onMetaData announces, for codecs whose configuration record does not carry it (HEVC, AV1). */
   announcedSize(): { width?: number; height?: number } {
-    if (this.metadata === undefined) return {}
-    try {
-      const value = decodeAll(this.metadata.payload)[1]
-      if (!(value instanceof AmfObject)) return {}
-      const width = value.properties.get("width")
-      const height = value.properties.get("height")
-      return typeof width === "number" && typeof height === "number" ? { width, height } : {}
-    } catch {
-      return {}
-    }
+    const width = this.metadataFields.get("width")
+    const height = this.metadataFields.get("height")
+    return typeof width === "number" && typeof height === "number" ? { width, height } : {}
   }
 
   clearMetadata(): void {
     this.metadata = undefined
+    this.metadataFields = new Map()
   }
 
   /** Other data messages (cue points, text) are relayed live and not cached. */
