@@ -4,6 +4,7 @@
  * checked once at start-up into a typed `ConfigError` that names the flag.
  */
 import { Config, ConfigProvider, Context, Data, Duration, Effect, Layer } from "effect"
+import type { ViewerLimits } from "../media/viewer.js"
 import { envName, flagName, mapSettings, type ServerConfigShape, type Setting, type SettingName, settings } from "./settings.js"
 
 export type { ServerConfigShape } from "./settings.js"
@@ -19,6 +20,13 @@ export class ConfigError extends Data.TaggedError("ConfigError")<{
   readonly setting: string
   readonly message: string
 }> {}
+
+/** The slow-viewer policy the settings give every output: RTMP players, HTTP/WS viewers, push relays. */
+export const viewerLimits = (config: ServerConfigShape): ViewerLimits => ({
+  softBytes: config.playerQueueSoftBytes,
+  hardBytes: config.playerQueueHardBytes,
+  maxLagMillis: Duration.toMillis(config.playerMaxLag)
+})
 
 /** The command-line flag of a setting: `chunkSize` → `--chunk-size`. */
 export const flagOf = (setting: SettingName): string => `--${flagName(setting)}`
@@ -63,7 +71,7 @@ const checkSetting = (setting: Setting, value: unknown): string | undefined => {
 const problem = (config: ServerConfigShape): ConfigError | undefined => {
   for (const name of Object.keys(settings) as Array<SettingName>) {
     const message = checkSetting(settings[name], config[name])
-    if (message !== undefined) return new ConfigError({ setting: name, message: `--${flagName(name)} ${message}` })
+    if (message !== undefined) return new ConfigError({ setting: name, message: `${flagOf(name)} ${message}` })
   }
   if (config.host.trim() === "") return new ConfigError({ setting: "host", message: "--host must not be empty" })
   if (config.playerQueueSoftBytes > config.playerQueueHardBytes) {

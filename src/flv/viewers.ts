@@ -13,7 +13,7 @@ import type { WebSocket, WebSocketServer } from "ws"
 import { Access } from "../core/access.js"
 import { Connections } from "../core/connections.js"
 import type { AccessRequest } from "../core/auth.js"
-import { ServerConfig } from "../core/config.js"
+import { ServerConfig, viewerLimits } from "../core/config.js"
 import type { LiveStream } from "../media/stream.js"
 import { Viewer } from "../media/viewer.js"
 import { batchedWrite, corkForBatch, inBatch } from "../transport/write-batch.js"
@@ -65,15 +65,7 @@ const serveViewer = (
     const connections = yield* Connections
     const clock = yield* Effect.clock
     const sink = new FlvSink(transport, protocol)
-    const viewer = new Viewer(
-      sink,
-      {
-        softBytes: config.playerQueueSoftBytes,
-        hardBytes: config.playerQueueHardBytes,
-        maxLagMillis: Duration.toMillis(config.playerMaxLag)
-      },
-      () => clock.unsafeCurrentTimeMillis()
-    )
+    const viewer = new Viewer(sink, viewerLimits(config), () => clock.unsafeCurrentTimeMillis())
     const accessRequest: AccessRequest = { ...request, protocol }
     const admitted = yield* access.play(accessRequest, viewer).pipe(Effect.either)
     if (admitted._tag === "Left") {

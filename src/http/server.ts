@@ -59,17 +59,16 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
       socket.once("close", admission.release)
     })
 
-    const flvRequest = (incoming: http.IncomingMessage) => {
-      const url = new URL(incoming.url ?? "/", "http://localhost")
+    /** The FLV viewer a request asks for, if any; `kind` prefixes its connection id (`h7` HTTP, `w8` WebSocket). */
+    const flvRequest = (incoming: http.IncomingMessage, url: URL, kind: "h" | "w") => {
       const target = parseFlvPath(url.pathname)
       if (target === undefined) return undefined
-      return { ...target, query: url.search.slice(1), remoteAddress: incoming.socket.remoteAddress ?? "", connectionId: `h${++nextId}` }
+      return { ...target, query: url.search.slice(1), remoteAddress: incoming.socket.remoteAddress ?? "", connectionId: `${kind}${++nextId}` }
     }
 
     /** LL-HLS: playlists are authorized like any play (token query, callback with protocol=hls); media URIs carry the per-publish id. */
-    const serveHlsRequest = (incoming: http.IncomingMessage, response: http.ServerResponse): boolean => {
+    const serveHlsRequest = (incoming: http.IncomingMessage, url: URL, response: http.ServerResponse): boolean => {
       if (Option.isNone(hls)) return false
-      const url = new URL(incoming.url ?? "/", "http://localhost")
       const target = parseHlsPath(url.pathname)
       if (target === undefined) return false
       const packager = hls.value.packager(target.app, target.name)
@@ -81,12 +80,9 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
         notLive()
         return true
       }
-      if (target.kind !== "multivariant" && target.kind !== "media") {
-        serveHls(target, packager.value, url, response, config.httpCors)
-        return true
-      }
-      // With open access nothing needs asking: the hot path of blocking reloads stays synchronous.
-      if (auth === open) {
+      // Media URIs carry the per-publish id; with open access nothing needs asking either, so the hot path
+      // of blocking reloads stays synchronous.
+      if ((target.kind !== "multivariant" && target.kind !== "media") || auth === open) {
         serveHls(target, packager.value, url, response, config.httpCors)
         return true
       }
@@ -106,10 +102,12 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
     }
 
     server.on("request", (incoming: http.IncomingMessage, response: http.ServerResponse) => {
-      const request = incoming.method === "GET" ? flvRequest(incoming) : undefined
+      if (incoming.method !== "GET") return handler(incoming, response)
+      const url = new URL(incoming.url ?? "/", "http://localhost")
+      const request = flvRequest(incoming, url, "h")
       if (request === undefined) {
-        if (incoming.method === "GET" && serveHlsRequest(incoming, response)) return
-        return handler(incoming, response)
+        if (!serveHlsRequest(incoming, url, response)) handler(incoming, response)
+        return
       }
       runMedia(
         serveHttpFlv(request, incoming).pipe(
@@ -120,14 +118,14 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
     })
 
     server.on("upgrade", (incoming: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-      const request = flvRequest(incoming)
+      const request = flvRequest(incoming, new URL(incoming.url ?? "/", "http://localhost"), "w")
       if (request === undefined) {
         socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         return
       }
       runMedia(
-        serveWsFlv({ ...request, connectionId: `w${nextId}` }, incoming, socket, head, wss).pipe(
-          Effect.annotateLogs({ connection: `w${nextId}`, remote: request.remoteAddress }),
+        serveWsFlv(request, incoming, socket, head, wss).pipe(
+          Effect.annotateLogs({ connection: request.connectionId, remote: request.remoteAddress }),
           Effect.catchAllCause((cause) => Effect.logError("WS-FLV viewer failed", cause))
         )
       )

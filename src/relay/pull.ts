@@ -9,6 +9,7 @@ import { type AmfValue, AmfObject, encodeAll } from "../protocol/amf0.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { Access } from "../core/access.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
+import type { ViewerLimits } from "../media/viewer.js"
 import { createStream, openClient } from "./client.js"
 import { type AttemptControl, RelayError } from "./supervisor.js"
 import { redact, type RtmpUrl } from "./url.js"
@@ -28,10 +29,8 @@ export interface RelaySettings {
   /** Media flowing this long makes a connection "healthy": its failure restarts the backoff from the base. */
   readonly healthyAfter: Duration.Duration
   readonly chunkSize: number
-  /** Bytes queued to a push target above which it skips to the next keyframe / is reconnected. */
-  readonly queueSoftBytes: number
-  readonly queueHardBytes: number
-  readonly maxLag: Duration.Duration
+  /** The slow-consumer policy for a push target: skip to the next keyframe, then reconnect. */
+  readonly viewerLimits: ViewerLimits
 }
 
 /** Media held while the local stream goes live (a few frames at most); beyond this, frames are dropped. */

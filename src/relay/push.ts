@@ -5,7 +5,7 @@
  * keyframe or is reconnected, and never slows the local publisher or its players. When the attempt
  * ends it unpublishes from the remote (FCUnpublish, deleteStream) while the connection still stands.
  */
-import { Deferred, Duration, Effect, Exit } from "effect"
+import { Deferred, Effect, Exit } from "effect"
 import { Access } from "../core/access.js"
 import { StreamRegistry } from "../core/registry.js"
 import { Viewer } from "../media/viewer.js"
@@ -56,11 +56,7 @@ export const pushAttempt = (spec: PushSpec, settings: RelaySettings) => (control
       queuedBytes: () => connection.socket.writableLength,
       disconnect: (reason) => Deferred.unsafeDone(slow, Exit.fail(new RelayError({ reason: "SlowRemote", message: `${remote}: ${reason}` })))
     })
-    const pusher = new Viewer(
-      sink,
-      { softBytes: settings.queueSoftBytes, hardBytes: settings.queueHardBytes, maxLagMillis: Duration.toMillis(settings.maxLag) },
-      () => clock.unsafeCurrentTimeMillis()
-    )
+    const pusher = new Viewer(sink, settings.viewerLimits, () => clock.unsafeCurrentTimeMillis())
     const stream = yield* access.playTrusted(spec.app, spec.name, pusher, spec.id)
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {

@@ -4,7 +4,7 @@
  * driven by the registry's lifecycle events.
  */
 import { Duration, Effect, FiberMap, Layer, Queue, type Schedule } from "effect"
-import { ServerConfig } from "../core/config.js"
+import { ServerConfig, viewerLimits } from "../core/config.js"
 import { StreamRegistry } from "../core/registry.js"
 import { RelayHealth, RelayStatus } from "./health.js"
 import { pullAttempt, type PullSpec, type RelaySettings } from "./pull.js"
@@ -44,9 +44,7 @@ const runRelays = (config: RelayConfig) =>
       idleTimeout: config.idleTimeout,
       healthyAfter: config.healthyAfter,
       chunkSize: server.chunkSize,
-      queueSoftBytes: server.playerQueueSoftBytes,
-      queueHardBytes: server.playerQueueHardBytes,
-      maxLag: server.playerMaxLag
+      viewerLimits: viewerLimits(server)
     }
 
     for (const pull of config.pulls) {

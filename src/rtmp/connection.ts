@@ -14,7 +14,7 @@ import { isProtocolError, type ProtocolError } from "../protocol/errors.js"
 import { ServerHandshake } from "../protocol/handshake.js"
 import { ServerSession, type SessionRequest } from "../session/server-session.js"
 import type { AccessRequest } from "../core/auth.js"
-import { ServerConfig } from "../core/config.js"
+import { ServerConfig, viewerLimits } from "../core/config.js"
 import { openIoLog } from "../transport/log-io.js"
 import { batchedWrite, inBatch } from "../transport/write-batch.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
@@ -194,11 +194,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
         session.sendStatus(streamId, level, code, description),
       userControl: (control: Parameters<ServerSession["sendUserControl"]>[0]) => session.sendUserControl(control)
     }
-    const viewerLimits = {
-      softBytes: config.playerQueueSoftBytes,
-      hardBytes: config.playerQueueHardBytes,
-      maxLagMillis: Duration.toMillis(config.playerMaxLag)
-    }
+    const limits = viewerLimits(config)
 
     const stopPublishing = Effect.fnUntraced(function* (streamId: number) {
       const entry = publishing.get(streamId)
@@ -338,7 +334,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
           }
           yield* stopPlaying(streamId)
           yield* stopPublishing(streamId)
-          const viewer = new Viewer(new RtmpPlaySink(streamId, config.chunkSize, playerTransport, announcements), viewerLimits, now)
+          const viewer = new Viewer(new RtmpPlaySink(streamId, config.chunkSize, playerTransport, announcements), limits, now)
           const scope = yield* Scope.make()
           const joined = yield* access.play(accessRequest(app, name, request.query), viewer).pipe(Scope.extend(scope), Effect.either)
           if (joined._tag === "Left") {
