@@ -11,6 +11,16 @@ import type { Sink } from "../media/viewer.js"
 
 export const FLV_TAGS = defineWireFormat("flv", (frame) => encodeFlvTag(frame.typeId, frame.timestamp, frame.payload))
 
+/**
+ * The FLV file header for `stream`, its flags matching the tracks the publisher has sent: one not sent yet
+ * counts as absent, and with neither known both are announced (players wait for the tracks announced).
+ */
+export const flvHeaderFor = (stream: LiveStream): Buffer => {
+  const hasVideo = stream.videoHeader !== undefined || stream.hasVideo
+  const hasAudio = stream.audioHeader !== undefined || stream.hasAudio
+  return encodeFlvHeader(hasAudio || !hasVideo, hasVideo || !hasAudio)
+}
+
 /** The connection an FLV sink writes to: an HTTP response body or a WebSocket. */
 export interface FlvTransport {
   write(bytes: Buffer): void
@@ -32,10 +42,7 @@ export class FlvSink implements Sink {
   start(stream: LiveStream): void {
     if (this.headerSent) return
     this.headerSent = true
-    // A track the publisher has not sent yet counts as absent; with neither known, both are announced.
-    const hasVideo = stream.videoHeader !== undefined || stream.hasVideo
-    const hasAudio = stream.audioHeader !== undefined || stream.hasAudio
-    this.send(encodeFlvHeader(hasAudio || !hasVideo, hasVideo || !hasAudio))
+    this.send(flvHeaderFor(stream))
   }
 
   write(frame: MediaFrame, timestamp?: number): void {

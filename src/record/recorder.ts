@@ -8,8 +8,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { encodeFlvHeader } from "../protocol/flv.js"
-import { FLV_TAGS } from "../flv/sink.js"
+import { FLV_TAGS, flvHeaderFor } from "../flv/sink.js"
 import { Fmp4Muxer } from "../media/fmp4-muxer.js"
 import { type MediaFrame, TagType } from "../media/frame.js"
 import type { LiveStream, StreamSubscriber } from "../media/stream.js"
@@ -125,7 +124,7 @@ export class Recorder implements StreamSubscriber {
     const file: OpenFile = { path: filePath, out, startedAt, firstTimestamp: first.timestamp, lastTimestamp: first.timestamp, bytes: 0, muxer: undefined, lastFlushAt: first.timestamp }
     this.file = file
     if (this.settings.format === "flv") {
-      this.write(file, encodeFlvHeader(stream.audioHeader !== undefined || stream.hasAudio, stream.hasVideo))
+      this.write(file, flvHeaderFor(stream))
       for (const header of [stream.metadata, stream.videoHeader, stream.audioHeader]) if (header !== undefined) this.write(file, header.bytes(FLV_TAGS))
     } else {
       const muxer = new Fmp4Muxer(() => stream.announcedSize())
