@@ -35,12 +35,25 @@ const optionFor = (name: SettingName, setting: Setting): Options.Options<unknown
         return Options.redacted(flag).pipe(Options.withFallbackConfig(Config.redacted(setting.envFallback)), Options.optional)
     }
   })()
-  const described = option.pipe(
-    Options.withDescription(
-      setting.kind === "seconds" ? `${setting.description} (seconds)` : setting.kind === "onOff" && setting.default ? `${setting.description} (on; --no-${flag} turns it off)` : setting.description
-    )
-  )
+  const described = option.pipe(Options.withDescription(`${setting.description}${helpSuffix(flag, setting)}`))
   return setting.alias === undefined ? described : described.pipe(Options.withAlias(setting.alias))
+}
+
+/** What `--help` adds to a setting's description from the table: its unit, default and range. */
+const helpSuffix = (flag: string, setting: Setting): string => {
+  switch (setting.kind) {
+    case "integer":
+      return ` (default ${setting.default}; ${setting.max === Number.MAX_SAFE_INTEGER ? `at least ${setting.min}` : `${setting.min}–${setting.max}`})`
+    case "seconds":
+      return ` (seconds; default ${Duration.toSeconds(setting.default)})`
+    case "onOff":
+      return setting.default ? ` (on; --no-${flag} turns it off)` : ""
+    case "text":
+    case "choice":
+      return ` (default ${setting.default})`
+    default:
+      return ""
+  }
 }
 
 /** One flag per server setting, derived from the settings table; parsing them yields a `ServerConfigShape`. */
