@@ -27,6 +27,7 @@ video { width: 100%; height: 100%; display: block; background: black; }
 .overlay { position: absolute; inset: 0; display: flex; align-items: center; justify-content: center; flex-direction: column; gap: 6px; color: var(--dim); background: rgba(0,0,0,.65); }
 .overlay[hidden] { display: none; }
 .bar { display: flex; flex-wrap: wrap; align-items: center; gap: 16px; margin-top: 14px; color: var(--dim); font-size: 14px; }
+.hint { margin-top: 14px; color: var(--dim); font-size: 14px; line-height: 1.9; }
 .bar label { display: flex; gap: 6px; align-items: center; cursor: pointer; }
 code { background: var(--panel); border: 1px solid var(--line); padding: 1px 6px; border-radius: 4px; }
 `
@@ -40,7 +41,7 @@ export const indexPage = () =>
   layout(
     "effect-rtmp — live streams",
     `<h2>Live streams</h2><div id="streams"><div class="empty">Loading…</div></div>
-<p class="bar">Publish with <code>ffmpeg -re -i input -c copy -f flv rtmp://HOST:1935/live/NAME</code> or OBS; watch here, over HTTP-FLV (<code>/live/NAME.flv</code>) or RTMP.</p>`,
+<p class="hint">Publish with <code>ffmpeg -re -i input -c copy -f flv rtmp://HOST:1935/live/NAME</code> or OBS; watch here, or with any player over RTMP, HTTP-FLV (<code>/live/NAME.flv</code>) or LL-HLS (<code>/live/NAME.m3u8</code>).</p>`,
     `<script>
 const esc = (t) => String(t).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const path = (s) => "/" + [...s.app.split("/"), s.name].map(encodeURIComponent).join("/");
