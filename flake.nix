@@ -20,6 +20,8 @@
             # Prometheus text parser check HTTP-FLV and /metrics.
             pkgs.chromium
             pkgs.curl
+            # Test CAs and certificates for RTMPS and HTTPS.
+            pkgs.openssl
             (pkgs.python3.withPackages (ps: [ ps.prometheus-client ]))
           ];
           shellHook = ''

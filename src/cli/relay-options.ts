@@ -3,10 +3,11 @@
  * timeouts, and the seed-compatible `pull`/`push` subcommand flags `-a -h -s -t`.
  */
 import { HelpDoc, Options } from "@effect/cli"
-import { Duration } from "effect"
+import { Duration, Option } from "effect"
+import * as fs from "node:fs"
 import { defaultRelayConfig, type RelayConfig } from "../relay/relays.js"
 import { retryPolicy } from "../relay/supervisor.js"
-import { parseLocalStream, parseRtmpUrl } from "../relay/url.js"
+import { normalizeFingerprint, parseLocalStream, parseRtmpUrl } from "../relay/url.js"
 
 const invalid = (e: unknown) => HelpDoc.p(e instanceof Error ? e.message : String(e))
 
@@ -32,13 +33,13 @@ export const relayOptions = {
     Options.repeated,
     Options.withDefault<Array<string>>([]), // shows the flag as optional in the usage line
     Options.mapTryCatch((specs) => specs.map(parsePullSpec), invalid),
-    Options.withDescription("Pull rtmp://HOST[:PORT]/APP/STREAM into local APP/STREAM (URL=APP/STREAM); repeatable")
+    Options.withDescription("Pull rtmp[s]://HOST[:PORT]/APP/STREAM into local APP/STREAM (URL=APP/STREAM); repeatable")
   ),
   pushes: Options.text("push").pipe(
     Options.repeated,
     Options.withDefault<Array<string>>([]), // shows the flag as optional in the usage line
     Options.mapTryCatch((specs) => specs.map(parsePushSpec), invalid),
-    Options.withDescription("Push local APP/STREAM to rtmp://HOST[:PORT]/APP/STREAM whenever it is live (APP/STREAM=URL); repeatable")
+    Options.withDescription("Push local APP/STREAM to rtmp[s]://HOST[:PORT]/APP/STREAM[#codecs=h264,aac] whenever it is live (APP/STREAM=URL); repeatable")
   ),
   retryBase: Options.float("relay-retry-base").pipe(Options.withDefault(1), Options.withDescription("Seconds before a failed relay's first retry")),
   retryMax: Options.float("relay-retry-max").pipe(Options.withDefault(30), Options.withDescription("Longest wait between relay retries, in seconds (the delay doubles up to it, with jitter)")),
@@ -49,6 +50,23 @@ export const relayOptions = {
     "relay-healthy-after",
     defaultRelayConfig.healthyAfter,
     "Seconds of media after which a relay's next failure restarts the backoff from the first delay"
+  ),
+  tlsCa: Options.file("relay-tls-ca", { exists: "yes" }).pipe(
+    Options.mapTryCatch((path) => fs.readFileSync(path), invalid),
+    Options.optional,
+    Options.withDescription("PEM file of the CA(s) that rtmps:// relay peers are verified against, instead of the system CAs")
+  ),
+  tlsFingerprint: Options.text("relay-tls-fingerprint").pipe(
+    Options.mapTryCatch((value) => {
+      const hex = normalizeFingerprint(value)
+      if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`--relay-tls-fingerprint must be a SHA-256 (64 hex digits, colons allowed)`)
+      return hex
+    }, invalid),
+    Options.optional,
+    Options.withDescription("SHA-256 of the certificate rtmps:// relay peers must present (pinning, for self-signed origins); a URL's #fingerprint= wins")
+  ),
+  tlsInsecure: Options.boolean("relay-tls-insecure").pipe(
+    Options.withDescription("Accept any certificate from rtmps:// relay peers (encrypted, not authenticated; logs a warning)")
   )
 } as const
 
@@ -61,6 +79,9 @@ export interface RelayFlags {
   readonly timeout: number
   readonly idleTimeout: number
   readonly healthyAfter: number
+  readonly tlsCa: Option.Option<Buffer>
+  readonly tlsFingerprint: Option.Option<string>
+  readonly tlsInsecure: boolean
 }
 
 export const toRelayConfig = (flags: RelayFlags, extra: Partial<Pick<RelayConfig, "pulls" | "pushes">> = {}): RelayConfig => ({
@@ -74,7 +95,8 @@ export const toRelayConfig = (flags: RelayFlags, extra: Partial<Pick<RelayConfig
   }),
   timeout: Duration.seconds(flags.timeout),
   idleTimeout: Duration.seconds(flags.idleTimeout),
-  healthyAfter: Duration.seconds(flags.healthyAfter)
+  healthyAfter: Duration.seconds(flags.healthyAfter),
+  tls: { ca: Option.getOrUndefined(flags.tlsCa), fingerprint: Option.getOrUndefined(flags.tlsFingerprint), insecure: flags.tlsInsecure }
 })
 
 /** The seed's `pull`/`push` flags: `-a app -h host[:port] -s stream -t target`. */

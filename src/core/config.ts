@@ -3,7 +3,7 @@
  * environment (`RTMP_PORT`, `RTMP_GOP_CACHE`, …) through `Config`, or from a partial object by embedders,
  * checked once at start-up into a typed `ConfigError` that names the flag.
  */
-import { Config, ConfigProvider, Context, Data, Duration, Effect, Layer } from "effect"
+import { Config, ConfigProvider, Context, Data, Duration, Effect, Layer, Option } from "effect"
 import type { ViewerLimits } from "../media/viewer.js"
 import { envName, flagName, mapSettings, type ServerConfigShape, type Setting, type SettingName, settings } from "./settings.js"
 
@@ -74,6 +74,9 @@ const problem = (config: ServerConfigShape): ConfigError | undefined => {
     if (message !== undefined) return new ConfigError({ setting: name, message: `${flagOf(name)} ${message}` })
   }
   if (config.host.trim() === "") return new ConfigError({ setting: "host", message: "--host must not be empty" })
+  if (Option.isSome(config.tlsCert) !== Option.isSome(config.tlsKey)) {
+    return new ConfigError({ setting: "tlsKey", message: "--tls-cert and --tls-key go together: give both PEM files or neither" })
+  }
   if (config.playerQueueSoftBytes > config.playerQueueHardBytes) {
     return new ConfigError({
       setting: "playerQueueSoftBytes",

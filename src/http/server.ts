@@ -7,7 +7,9 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Cause, Data, Duration, Effect, FiberSet, Option } from "effect"
 import * as http from "node:http"
+import * as https from "node:https"
 import type * as net from "node:net"
+import type * as stream from "node:stream"
 import { WebSocketServer } from "ws"
 import { Access } from "../core/access.js"
 import { ServerConfig } from "../core/config.js"
@@ -18,6 +20,7 @@ import { parseFlvPath, serveHttpFlv, serveWsFlv } from "../flv/viewers.js"
 import { parseHlsPath, serveHls } from "../hls/http.js"
 import { HlsService } from "../hls/service.js"
 import { describeListenFailure } from "../rtmp/listener.js"
+import { secureContextOptions, TlsCertificates } from "../transport/tls.js"
 import { routes } from "./routes.js"
 
 export class HttpListenError extends Data.TaggedError("HttpListenError")<{ readonly message: string }> {}
@@ -38,17 +41,17 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
     const runMedia = yield* FiberSet.runtime(media)<ServerConfig | Access | Connections>()
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 })
     const headerTimeout = Duration.toMillis(config.httpHeaderTimeout)
-    const server = http.createServer({
+    const serverOptions: http.ServerOptions = {
       maxHeaderSize: MAX_HEADER_BYTES,
       headersTimeout: headerTimeout,
       requestTimeout: headerTimeout * 3,
       keepAliveTimeout: 5000,
       // Node enforces the header timeout only when it sweeps its connections (every 30 s by default).
       connectionsCheckingInterval: Math.min(1000, headerTimeout)
-    })
+    }
     let nextId = 0
 
-    server.on("connection", (socket) => {
+    const onConnection = (socket: net.Socket) => {
       const admission = limits.unsafeAdmit(socket.remoteAddress ?? "unknown")
       if (typeof admission === "string") {
         socket.destroy()
@@ -57,7 +60,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
       }
       socket.setNoDelay(true)
       socket.once("close", admission.release)
-    })
+    }
 
     /** The FLV viewer a request asks for, if any; `kind` prefixes its connection id (`h7` HTTP, `w8` WebSocket). */
     const flvRequest = (incoming: http.IncomingMessage, url: URL, kind: "h" | "w") => {
@@ -101,7 +104,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
       return true
     }
 
-    server.on("request", (incoming: http.IncomingMessage, response: http.ServerResponse) => {
+    const onRequest = (incoming: http.IncomingMessage, response: http.ServerResponse) => {
       if (incoming.method !== "GET") return handler(incoming, response)
       const url = new URL(incoming.url ?? "/", "http://localhost")
       const request = flvRequest(incoming, url, "h")
@@ -115,9 +118,9 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
           Effect.catchAllCause((cause) => Effect.logError("HTTP-FLV viewer failed", cause))
         )
       )
-    })
+    }
 
-    server.on("upgrade", (incoming: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const onUpgrade = (incoming: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
       const request = flvRequest(incoming, new URL(incoming.url ?? "/", "http://localhost"), "w")
       if (request === undefined) {
         socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
@@ -129,35 +132,56 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
           Effect.catchAllCause((cause) => Effect.logError("WS-FLV viewer failed", cause))
         )
       )
-    })
-    server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    }
+    const onClientError = (error: NodeJS.ErrnoException, socket: stream.Duplex) => {
       // Bad or slow request heads: Node's own answer (400, 408, 431), then the socket goes.
       const status = error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request"
       if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
       else socket.destroy()
-    })
+    }
 
     const host = Option.getOrElse(config.httpHost, () => config.host)
-    const address = yield* Effect.acquireRelease(
-      Effect.async<{ host: string; port: number }, HttpListenError>((resume) => {
-        const onError = (error: NodeJS.ErrnoException) =>
-          resume(Effect.fail(new HttpListenError({ message: describeListenFailure(error, host, config.httpPort, { host: "--http-host", port: "--http-port" }) })))
-        server.once("error", onError)
-        server.listen({ host, port: config.httpPort, backlog: 4096 }, () => {
-          server.off("error", onError)
-          const bound = server.address()
-          resume(Effect.succeed({ host, port: typeof bound === "object" && bound !== null ? bound.port : config.httpPort }))
-        })
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          server.close(() => resume(Effect.void))
-          server.closeAllConnections()
-          wss.clients.forEach((ws) => ws.terminate())
-        }).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
-    )
-    yield* Effect.logInfo(`HTTP on http://${address.host}:${address.port}/ (HTTP-FLV, WS-FLV, player, API, metrics)`)
-    return { address } as const
+    /** Serves the HTTP face on `server` at `port` until the scope closes. */
+    const serveOn = (server: http.Server, port: number, portFlag: string) => {
+      server.on("connection", onConnection)
+      server.on("request", onRequest)
+      server.on("upgrade", onUpgrade)
+      server.on("clientError", onClientError)
+      return Effect.acquireRelease(
+        Effect.async<{ host: string; port: number }, HttpListenError>((resume) => {
+          const onError = (error: NodeJS.ErrnoException) =>
+            resume(Effect.fail(new HttpListenError({ message: describeListenFailure(error, host, port, { host: "--http-host", port: portFlag }) })))
+          server.once("error", onError)
+          server.listen({ host, port, backlog: 4096 }, () => {
+            server.off("error", onError)
+            const bound = server.address()
+            resume(Effect.succeed({ host, port: typeof bound === "object" && bound !== null ? bound.port : port }))
+          })
+        }),
+        () =>
+          Effect.async<void>((resume) => {
+            server.close(() => resume(Effect.void))
+            server.closeAllConnections()
+            wss.clients.forEach((ws) => ws.terminate())
+          }).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
+      )
+    }
+
+    const address = yield* serveOn(http.createServer(serverOptions), config.httpPort, "--http-port")
+    yield* Effect.logInfo(`HTTP on http://${address.host}:${address.port}/ (HTTP-FLV, WS-FLV, LL-HLS, player, API, metrics)`)
+
+    // HTTPS: the same face with the server's certificate, so pages, HLS and WS-FLV work from https sites.
+    const certificates = yield* TlsCertificates
+    const material = certificates.current()
+    let secureAddress: { host: string; port: number } | undefined
+    if (Option.isSome(material)) {
+      const secure = https.createServer({ ...serverOptions, ...secureContextOptions(material.value), handshakeTimeout: headerTimeout })
+      const unsubscribe = certificates.onChange((next) => secure.setSecureContext(secureContextOptions(next)))
+      yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
+      secureAddress = yield* serveOn(secure, config.httpsPort, "--https-port")
+      yield* Effect.logInfo(`HTTPS on https://${secureAddress.host}:${secureAddress.port}/`)
+    }
+    return { address, secureAddress: Option.fromNullable(secureAddress) } as const
   })
 }) {}
 

@@ -1,10 +1,17 @@
 /**
- * An outgoing RTMP connection in a scope: TCP connect (DNS names resolved by Node), client handshake,
- * `connect` — each step bounded by a timeout and failing with a typed `RelayError`. Media and data go to
- * synchronous callbacks (the hot path); other events queue up for the relay's Effect code.
+ * An outgoing RTMP connection in a scope: TCP connect (DNS names resolved by Node), TLS for `rtmps://`,
+ * client handshake, `connect` — each step bounded by a timeout and failing with a typed `RelayError`.
+ * Media and data go to synchronous callbacks (the hot path); other events queue up for the relay's
+ * Effect code.
+ *
+ * TLS: SNI is always sent for host names (Node sends none unless told; YouTube needs it), the chain is
+ * verified against the system CAs (or `ca`), and a pinned fingerprint is checked on `secureConnect`
+ * with chain verification off — Node skips `checkServerIdentity` when the chain fails, so pinning a
+ * self-signed origin cannot be done there.
  */
 import { Deferred, Duration, Effect, Exit, Queue, type Scope } from "effect"
 import * as net from "node:net"
+import * as tls from "node:tls"
 import type { AmfValue } from "../protocol/amf0.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { isProtocolError } from "../protocol/errors.js"
@@ -12,13 +19,26 @@ import { ClientHandshake } from "../protocol/handshake.js"
 import { batchedWrite, inBatch } from "../transport/write-batch.js"
 import { type ClientEvent, ClientSession, defaultClientOptions } from "../session/client-session.js"
 import { RelayError } from "./supervisor.js"
-import { redact, type RtmpUrl, tcUrl } from "./url.js"
+import { normalizeFingerprint, redact, type RtmpUrl, tcUrl } from "./url.js"
+
+/** How `rtmps://` peers are trusted. */
+export interface RelayTls {
+  /** PEM CA certificates trusted instead of the system's (`--relay-tls-ca`). */
+  readonly ca: Buffer | undefined
+  /** SHA-256 of the certificate every `rtmps://` peer must present (`--relay-tls-fingerprint`); the URL's `#fingerprint=` wins. */
+  readonly fingerprint: string | undefined
+  /** Accept any certificate (`--relay-tls-insecure`): encrypted, but not authenticated. */
+  readonly insecure: boolean
+}
+
+export const defaultRelayTls: RelayTls = { ca: undefined, fingerprint: undefined, insecure: false }
 
 export interface ClientOptions {
   /** Bound on TCP connect, handshake, and each awaited reply. */
   readonly timeout: Duration.Duration
   /** Outgoing chunk size, announced after connect. */
   readonly chunkSize: number
+  readonly tls?: RelayTls
   readonly onMedia: (message: RtmpMessage) => void
   readonly onData: (streamId: number, values: ReadonlyArray<AmfValue>, timestamp: number) => void
 }
@@ -46,8 +66,22 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
     const events = yield* Queue.sliding<ClientEvent>(EVENT_BUFFER)
     let connected = false
 
-    const socket = yield* Effect.acquireRelease(
-      Effect.sync(() => net.connect({ host: url.host, port: url.port, noDelay: true })),
+    const trust = options.tls ?? defaultRelayTls
+    const pinned = url.fingerprint ?? (trust.fingerprint === undefined ? undefined : normalizeFingerprint(trust.fingerprint))
+    const socket: net.Socket = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        url.secure
+          ? tls.connect({
+              host: url.host,
+              port: url.port,
+              ...(net.isIP(url.host) === 0 ? { servername: url.host } : {}),
+              ...(trust.ca === undefined ? {} : { ca: trust.ca }),
+              // A pin replaces chain verification (checked below); insecure skips both, loudly.
+              rejectUnauthorized: pinned === undefined && !trust.insecure,
+              minVersion: "TLSv1.2"
+            })
+          : net.connect({ host: url.host, port: url.port, noDelay: true })
+      ),
       (socket) =>
         Effect.sync(() => {
           socket.end()
@@ -80,8 +114,13 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
         fail(new RelayError({ reason, message: isProtocolError(cause) ? cause.message : String(cause) }))
       }
     })
-    socket.on("error", (error) =>
-      fail(new RelayError({ reason: connected ? "Closed" : "Connect", message: `${where}: ${error.message}` }))
+    let tlsDone = false
+    socket.on("error", (error: NodeJS.ErrnoException) =>
+      fail(
+        url.secure && !tlsDone && error.syscall === undefined // a certificate or TLS protocol error, not a socket one
+          ? new RelayError({ reason: "Tls", message: `${where}: TLS failed: ${error.code}: ${error.message}` })
+          : new RelayError({ reason: connected ? "Closed" : "Connect", message: `${where}: ${error.message}` })
+      )
     )
     socket.on("close", () => fail(new RelayError({ reason: "Closed", message: `${where} closed the connection` })))
 
@@ -95,11 +134,22 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
       )
 
     yield* bounded(
-      "TCP connection",
+      url.secure ? "TLS connection" : "TCP connection",
       Effect.async<void>((resume) => {
-        socket.once("connect", () => resume(Effect.void))
+        socket.once(url.secure ? "secureConnect" : "connect", () => resume(Effect.void))
       })
     )
+    if (socket instanceof tls.TLSSocket) {
+      tlsDone = true
+      socket.setNoDelay(true)
+      const presented = socket.getPeerCertificate().fingerprint256
+      if (pinned !== undefined && normalizeFingerprint(presented ?? "") !== pinned) {
+        return yield* new RelayError({ reason: "Tls", message: `${where}: certificate fingerprint ${presented} is not the pinned one` })
+      }
+      if (trust.insecure && pinned === undefined) {
+        yield* Effect.logWarning(`${where}: TLS certificate not verified (--relay-tls-insecure); presented SHA-256 ${presented}`)
+      }
+    }
     connected = true
     write(handshake.start())
     yield* bounded("handshake", Deferred.await(handshakeDone))

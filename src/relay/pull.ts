@@ -10,7 +10,7 @@ import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { Access } from "../core/access.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
 import type { ViewerLimits } from "../media/viewer.js"
-import { createStream, openClient } from "./client.js"
+import { createStream, openClient, type RelayTls } from "./client.js"
 import { type AttemptControl, RelayError } from "./supervisor.js"
 import { redact, type RtmpUrl } from "./url.js"
 
@@ -31,6 +31,8 @@ export interface RelaySettings {
   readonly chunkSize: number
   /** The slow-consumer policy for a push target: skip to the next keyframe, then reconnect. */
   readonly viewerLimits: ViewerLimits
+  /** How `rtmps://` remotes are trusted. */
+  readonly tls: RelayTls
 }
 
 /** Media held while the local stream goes live (a few frames at most); beyond this, frames are dropped. */
@@ -61,6 +63,7 @@ export const pullAttempt = (spec: PullSpec, settings: RelaySettings) => (control
     const connection = yield* openClient(spec.remote, {
       timeout: settings.timeout,
       chunkSize: settings.chunkSize,
+      tls: settings.tls,
       onMedia: (message) => {
         mediaCount++
         if (local !== undefined) return local.publishMedia(message.typeId, message.timestamp, message.payload)

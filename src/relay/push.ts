@@ -35,6 +35,7 @@ export const pushAttempt = (spec: PushSpec, settings: RelaySettings) => (control
     const connection = yield* openClient(spec.remote, {
       timeout: settings.timeout,
       chunkSize: settings.chunkSize,
+      tls: settings.tls,
       onMedia: () => {},
       onData: () => {}
     })

@@ -6,6 +6,7 @@
 import { Duration, Effect, FiberMap, Layer, Queue, type Schedule } from "effect"
 import { ServerConfig, viewerLimits } from "../core/config.js"
 import { StreamRegistry } from "../core/registry.js"
+import { defaultRelayTls, type RelayTls } from "./client.js"
 import { RelayHealth, RelayStatus } from "./health.js"
 import { pullAttempt, type PullSpec, type RelaySettings } from "./pull.js"
 import { pushAttempt, type PushSpec } from "./push.js"
@@ -19,6 +20,8 @@ export interface RelayConfig {
   readonly timeout: Duration.Duration
   readonly idleTimeout: Duration.Duration
   readonly healthyAfter: Duration.Duration
+  /** How `rtmps://` remotes are trusted. */
+  readonly tls: RelayTls
 }
 
 export const defaultRelayConfig: RelayConfig = {
@@ -27,7 +30,8 @@ export const defaultRelayConfig: RelayConfig = {
   policy: retryPolicy(defaultRetryPolicy),
   timeout: Duration.seconds(10),
   idleTimeout: Duration.seconds(10),
-  healthyAfter: Duration.seconds(10)
+  healthyAfter: Duration.seconds(10),
+  tls: defaultRelayTls
 }
 
 export const pullId = (remote: RtmpUrl, app: string, name: string) => `pull ${redact(remote)} → ${app}/${name}`
@@ -44,7 +48,8 @@ const runRelays = (config: RelayConfig) =>
       idleTimeout: config.idleTimeout,
       healthyAfter: config.healthyAfter,
       chunkSize: server.chunkSize,
-      viewerLimits: viewerLimits(server)
+      viewerLimits: viewerLimits(server),
+      tls: config.tls
     }
 
     for (const pull of config.pulls) {

@@ -11,6 +11,7 @@ export class RelayError extends Data.TaggedError("RelayError")<{
   readonly reason:
     | "Connect"
     | "Handshake"
+    | "Tls"
     | "Timeout"
     | "Rejected"
     | "StreamNotFound"

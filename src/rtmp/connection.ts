@@ -50,7 +50,7 @@ interface Playing {
 }
 
 /** Serves one connection until it closes; never fails (errors are logged and end only this connection). */
-export const handleConnection = (socket: net.Socket, connectionId: string) =>
+export const handleConnection = (socket: net.Socket, connectionId: string, protocol: "rtmp" | "rtmps" = "rtmp") =>
   Effect.gen(function* () {
     const config = yield* ServerConfig
     const access = yield* Access
@@ -173,7 +173,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
     yield* connections.register({
       id: connectionId,
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
-      protocol: "rtmp",
+      protocol,
       connectedAt: now(),
       role: () => (publishing.size > 0 ? "publisher" : playing.size > 0 ? "player" : "connecting"),
       stream: () => (publishing.values().next().value ?? playing.values().next().value)?.stream.key,
@@ -268,7 +268,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string) =>
       query,
       remoteAddress: socket.remoteAddress ?? "",
       connectionId,
-      protocol: "rtmp"
+      protocol
     })
 
     /** Why a publish or play cannot be served, or `undefined` when it can. */

@@ -4,8 +4,9 @@
  * connection through its scope. Raw `node:net` is used for the sockets: it is faster than the platform
  * Socket and never hangs a write after a disconnect (see docs in effect-notes).
  */
-import { Data, Effect, FiberSet, Layer } from "effect"
+import { Data, Duration, Effect, FiberSet, Layer, Option } from "effect"
 import * as net from "node:net"
+import * as tls from "node:tls"
 import { Access } from "../core/access.js"
 import { Authorization, open } from "../core/auth.js"
 import { Connections } from "../core/connections.js"
@@ -13,6 +14,7 @@ import { ConnectionLimits } from "../core/limits.js"
 import { ServerConfig } from "../core/config.js"
 import { handleConnection } from "./connection.js"
 import { StreamRegistry } from "../core/registry.js"
+import { secureContextOptions, TlsCertificates, type TlsError } from "../transport/tls.js"
 
 /** The listener could not start; `message` is one line for the user that names the flag to change. */
 export class ListenError extends Data.TaggedError("ListenError")<{
@@ -48,10 +50,10 @@ export interface ListeningAddress {
 /** Pending connections the kernel may queue before we accept them (capped by net.core.somaxconn). */
 const LISTEN_BACKLOG = 4096
 
-const listen = (server: net.Server, host: string, port: number) =>
+const listen = (server: net.Server, host: string, port: number, flags?: { host: string; port: string }) =>
   Effect.async<ListeningAddress, ListenError>((resume) => {
     const onError = (error: NodeJS.ErrnoException) =>
-      resume(Effect.fail(new ListenError({ host, port, code: error.code, message: describeListenFailure(error, host, port) })))
+      resume(Effect.fail(new ListenError({ host, port, code: error.code, message: describeListenFailure(error, host, port, flags) })))
     server.once("error", onError)
     // A join storm (hundreds of players at once) overflows Node's default backlog of 511.
     server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
@@ -70,15 +72,16 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
   scoped: Effect.gen(function* () {
     const config = yield* ServerConfig
     // Connections are interrupted (and their finalizers run) when this FiberSet's scope closes, which
-    // happens after the listener below has stopped accepting.
+    // happens after the listeners below have stopped accepting.
     const connections = yield* FiberSet.make()
     const runConnection = yield* FiberSet.runtime(connections)<ServerConfig | Access | Connections>()
     const limits = yield* ConnectionLimits
-    const server = net.createServer({ noDelay: true, pauseOnConnect: false })
+    const certificates = yield* TlsCertificates
     let nextId = 0
     let active = 0
-    server.on("connection", (socket) => {
-      const id = `c${++nextId}`
+
+    /** Counts a new TCP connection against the limits, or refuses it (logged); true when admitted. */
+    const admit = (socket: net.Socket, id: string): boolean => {
       const ip = socket.remoteAddress ?? "unknown"
       const admission = limits.unsafeAdmit(ip)
       if (typeof admission === "string") {
@@ -88,7 +91,7 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
             Effect.annotateLogs({ connection: id, remote: `${ip}:${socket.remotePort}` })
           )
         )
-        return
+        return false
       }
       active++
       socket.once("close", () => {
@@ -96,20 +99,61 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
         admission.release()
       })
       socket.setNoDelay(true)
-      runConnection(handleConnection(socket, id))
+      return true
+    }
+
+    const plain = net.createServer({ noDelay: true, pauseOnConnect: false })
+    plain.on("connection", (socket) => {
+      const id = `c${++nextId}`
+      if (admit(socket, id)) runConnection(handleConnection(socket, id))
     })
-    const address = yield* Effect.acquireRelease(listen(server, config.host, config.port), () =>
+    const stopAccepting = (server: net.Server) =>
       Effect.gen(function* () {
-        yield* Effect.logInfo("Shutting down: no longer accepting connections")
         yield* close(server).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
       }).pipe(Effect.forkDaemon, Effect.asVoid)
+    const address = yield* Effect.acquireRelease(listen(plain, config.host, config.port), () =>
+      Effect.logInfo("Shutting down: no longer accepting connections").pipe(Effect.zipRight(stopAccepting(plain)))
     )
+
+    // RTMPS: the same connection handling on a TLS socket (the transport is a stream, RTMP is on top).
+    let secureAddress: ListeningAddress | undefined
+    const material = certificates.current()
+    if (Option.isSome(material)) {
+      const secure = tls.createServer({
+        ...secureContextOptions(material.value),
+        // The default of 120 s would let half-open TLS handshakes pile up.
+        handshakeTimeout: Duration.toMillis(config.handshakeTimeout)
+      })
+      const unsubscribe = certificates.onChange((next) => secure.setSecureContext(secureContextOptions(next)))
+      yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
+      // `connection` is the raw TCP socket (counted by the limits); `secureConnection` follows the TLS handshake.
+      secure.on("connection", (socket: net.Socket) => void admit(socket, `s${nextId + 1}`))
+      secure.on("secureConnection", (socket: tls.TLSSocket) => {
+        socket.setNoDelay(true)
+        runConnection(handleConnection(socket, `s${++nextId}`, "rtmps"))
+      })
+      secure.on("tlsClientError", (error: NodeJS.ErrnoException, socket: tls.TLSSocket) =>
+        runConnection(
+          Effect.logInfo(`TLS handshake failed: ${error.code ?? ""} ${error.message}`.trim()).pipe(
+            Effect.annotateLogs({ remote: `${socket.remoteAddress}:${socket.remotePort}` })
+          )
+        )
+      )
+      secureAddress = yield* Effect.acquireRelease(
+        listen(secure, config.host, config.rtmpsPort, { host: "--host", port: "--rtmps-port" }),
+        () => stopAccepting(secure)
+      )
+      yield* Effect.logInfo(`Listening for RTMPS connections on ${secureAddress.host}:${secureAddress.port}`)
+    }
+
     const auth = yield* Authorization
     if (auth === open) yield* Effect.logWarning(`Authorization is ${auth.description}`)
     else yield* Effect.logInfo(`Authorization: ${auth.description}`)
     yield* Effect.logInfo(`Listening for connections on ${address.host}:${address.port}`)
     return {
       address,
+      /** Where RTMPS listens, when a certificate is configured. */
+      secureAddress: Option.fromNullable(secureAddress),
       /** Connections being served right now. */
       connectionCount: Effect.sync(() => active)
     } as const
@@ -120,16 +164,16 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
  * The stream core every input and output shares: the registry, access decisions and connection limits.
  * Needs a `ServerConfig` and an `Authorization` (e.g. `Auth.layer(Auth.open)`).
  */
-export const StreamCoreLive: Layer.Layer<StreamRegistry | Access | ConnectionLimits | Connections, never, ServerConfig | Authorization> =
-  Layer.mergeAll(Access.Default, ConnectionLimits.Default, Connections.Default).pipe(Layer.provideMerge(StreamRegistry.Default))
+export const StreamCoreLive: Layer.Layer<StreamRegistry | Access | ConnectionLimits | Connections | TlsCertificates, TlsError, ServerConfig | Authorization> =
+  Layer.mergeAll(Access.Default, ConnectionLimits.Default, Connections.Default, TlsCertificates.Default).pipe(Layer.provideMerge(StreamRegistry.Default))
 
 /**
  * The whole RTMP server: listener plus the stream core, with the registry also exposed for relays and
  * embedders. Needs a `ServerConfig` and an `Authorization` (e.g. `Auth.layer(Auth.open)`).
  */
 export const RtmpServerLive: Layer.Layer<
-  RtmpServer | StreamRegistry | Access | ConnectionLimits | Connections,
-  ListenError,
+  RtmpServer | StreamRegistry | Access | ConnectionLimits | Connections | TlsCertificates,
+  ListenError | TlsError,
   ServerConfig | Authorization
 > =
   RtmpServer.Default.pipe(Layer.provideMerge(StreamCoreLive))

@@ -6,13 +6,31 @@ import { format, fromParts, parseLocalStream, parseRtmpUrl, redact, RtmpUrlError
 describe("RTMP URLs", () => {
   it("parses DNS names, default and explicit ports, nested apps, and keeps the query", () => {
     expect(parseRtmpUrl("rtmp://a.rtmp.youtube.com/live2/abcd-efgh?backup=1")).toEqual({
+      secure: false,
       host: "a.rtmp.youtube.com",
       port: 1935,
       app: "live2",
       stream: "abcd-efgh?backup=1"
     })
-    expect(parseRtmpUrl("rtmp://localhost:19350/app/sub/name")).toEqual({ host: "localhost", port: 19350, app: "app/sub", stream: "name" })
+    expect(parseRtmpUrl("rtmp://localhost:19350/app/sub/name")).toEqual({ secure: false, host: "localhost", port: 19350, app: "app/sub", stream: "name" })
     expect(parseRtmpUrl("rtmp://[::1]:1936/live/x")).toMatchObject({ host: "::1", port: 1936 })
+  })
+
+  it("rtmps:// defaults to port 443 and keeps its scheme in tcUrl; the fragment carries relay options, never the wire", () => {
+    const url = parseRtmpUrl("rtmps://a.rtmps.youtube.com/live2/key-1?x=1#codecs=h264, aac&fingerprint=AB:" + "cd:".repeat(30) + "ef")
+    expect(url).toEqual({
+      secure: true,
+      host: "a.rtmps.youtube.com",
+      port: 443,
+      app: "live2",
+      stream: "key-1?x=1",
+      codecs: ["h264", "aac"],
+      fingerprint: "ab" + "cd".repeat(30) + "ef"
+    })
+    expect(tcUrl(url)).toBe("rtmps://a.rtmps.youtube.com:443/live2")
+    expect(parseRtmpUrl("RTMPS://h:1936/live/x")).toMatchObject({ secure: true, port: 1936 })
+    expect(() => parseRtmpUrl("rtmps://h/live/x#fingerprint=abc")).toThrow(/SHA-256/)
+    expect(() => parseRtmpUrl("rtmps://h/live/x#colour=blue")).toThrow(/unknown URL option/)
   })
 
   it("formats tcUrl and redacts the stream key", () => {
@@ -30,7 +48,7 @@ describe("RTMP URLs", () => {
   })
 
   it("maps the seed's -h ip[:port] -a app -s stream onto the same type", () => {
-    expect(fromParts("10.0.0.1", "live", "cam")).toEqual({ host: "10.0.0.1", port: 1935, app: "live", stream: "cam" })
+    expect(fromParts("10.0.0.1", "live", "cam")).toEqual({ secure: false, host: "10.0.0.1", port: 1935, app: "live", stream: "cam" })
     expect(fromParts("example.org:1940", "live", "cam").port).toBe(1940)
     expect(() => fromParts("host", "", "cam")).toThrow(RtmpUrlError)
   })

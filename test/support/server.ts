@@ -1,4 +1,4 @@
-import { Effect, Layer, Logger, LogLevel } from "effect"
+import { Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { defaultRelayConfig, type RelayConfig, RelaysLive } from "../../src/relay/relays.js"
 import { RelayHealth } from "../../src/relay/health.js"
 import { retryPolicy } from "../../src/relay/supervisor.js"
@@ -35,7 +35,7 @@ export const startServer = (relays: Partial<RelayConfig> = {}, overrides: Partia
     const { server, registry, health } = yield* Effect.all({ server: RtmpServer, registry: StreamRegistry, health: RelayHealth }).pipe(
       Effect.provide(context)
     )
-    return { port: server.address.port, registry, health }
+    return { port: server.address.port, securePort: server.secureAddress.pipe(Option.map((a) => a.port), Option.getOrElse(() => 0)), registry, health }
   })
 
 /** A server with the HTTP port on (port 0: a free one), built in the current scope. */
@@ -49,5 +49,12 @@ export const startHttpServer = (overrides: Partial<ServerConfigShape> = {}, auth
       )
     )
     const { rtmp, http, registry } = yield* Effect.all({ rtmp: RtmpServer, http: HttpServer, registry: StreamRegistry }).pipe(Effect.provide(context))
-    return { rtmpPort: rtmp.address.port, httpPort: http.address.port, registry, base: `http://127.0.0.1:${http.address.port}` }
+    return {
+      rtmpPort: rtmp.address.port,
+      rtmpsPort: rtmp.secureAddress.pipe(Option.map((a) => a.port), Option.getOrElse(() => 0)),
+      httpPort: http.address.port,
+      httpsPort: http.secureAddress.pipe(Option.map((a) => a.port), Option.getOrElse(() => 0)),
+      registry,
+      base: `http://127.0.0.1:${http.address.port}`
+    }
   })
