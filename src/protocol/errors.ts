@@ -33,11 +33,17 @@ export class MessageDecodeError extends Data.TaggedError("MessageDecodeError")<{
   readonly message: string
 }> {}
 
-export type ProtocolError = AmfDecodeError | EncodeError | HandshakeError | ChunkError | MessageDecodeError
+/** An Enhanced RTMP tag that does not follow the v2 grammar (truncated, reserved values). */
+export class ErtmpError extends Data.TaggedError("ErtmpError")<{
+  readonly message: string
+}> {}
+
+export type ProtocolError = AmfDecodeError | EncodeError | HandshakeError | ChunkError | MessageDecodeError | ErtmpError
 
 export const isProtocolError = (u: unknown): u is ProtocolError =>
   u instanceof AmfDecodeError ||
   u instanceof EncodeError ||
   u instanceof HandshakeError ||
   u instanceof ChunkError ||
-  u instanceof MessageDecodeError
+  u instanceof MessageDecodeError ||
+  u instanceof ErtmpError
