@@ -72,7 +72,7 @@ export class HlsPackager implements StreamSubscriber {
   /** Starts from what the stream already has: decoder configurations and the cached GOP. */
   seed(): void {
     for (const header of [this.stream.videoHeader, this.stream.audioHeader]) if (header !== undefined) this.muxer.push(header)
-    for (const frame of this.stream.gop) this.take(frame)
+    for (const frame of this.stream.gop) if (frame.track === 0) this.take(frame)
   }
 
   onPublish(): void {}
@@ -81,7 +81,8 @@ export class HlsPackager implements StreamSubscriber {
   onData(): void {}
 
   onFrame(_stream: LiveStream, frame: MediaFrame): void {
-    if (!this.stopped) this.take(frame)
+    // The default track only (E-RTMP track 0): one rendition per stream.
+    if (!this.stopped && frame.track === 0) this.take(frame)
   }
 
   private leadingIsVideo(): boolean {

@@ -42,7 +42,13 @@ export class MediaFrame {
     readonly payload: Uint8Array,
     readonly keyframe: boolean,
     /** A decoder configuration (AVC/HEVC/AV1 record, AAC AudioSpecificConfig, …), not media. */
-    readonly sequenceHeader: boolean
+    readonly sequenceHeader: boolean,
+    /** E-RTMP track id; 0 is the default track (and every legacy message's). */
+    readonly track: number = 0,
+    /** The codec as a FourCC (`avc1`, `hvc1`, `mp4a`, `Opus`, …); empty for script data or when unknown. */
+    readonly codec: string = "",
+    /** E-RTMP bytes, which a legacy player cannot parse. */
+    readonly enhanced: boolean = false
   ) {}
 
   /** This frame's bytes in `format`, encoded on first use and shared by every later caller. */

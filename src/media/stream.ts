@@ -5,8 +5,8 @@
  * each subscriber takes the shared `MediaFrame` and asks it for its own format's bytes.
  */
 import { AmfObject, type AmfValue, encodeAll } from "../protocol/amf0.js"
-import { inspectAudio, inspectVideo } from "../protocol/flv.js"
 import { MediaFrame, TagType } from "./frame.js"
+import { audioParts, type TrackPart, videoParts } from "./tracks.js"
 
 /** What a stream needs from a subscriber. `Viewer` implements it for every output; embedders may bring their own. */
 export interface StreamSubscriber {
@@ -41,8 +41,9 @@ export class LiveStream {
   metadata: MediaFrame | undefined = undefined
   /** The same metadata's fields, as the publisher sent them (for the API and codecs that need a size hint). */
   metadataFields: ReadonlyMap<string, unknown> = new Map()
-  videoHeader: MediaFrame | undefined = undefined
-  audioHeader: MediaFrame | undefined = undefined
+  /** Decoder configurations per track id (E-RTMP multitrack); track 0 is the default track. */
+  readonly videoHeaders = new Map<number, MediaFrame>()
+  readonly audioHeaders = new Map<number, MediaFrame>()
   /** True once the current publisher sent any video: players then start on a keyframe. */
   hasVideo = false
   /** True once the current publisher sent any audio. */
@@ -72,6 +73,15 @@ export class LiveStream {
     /** The time in milliseconds; the server passes its Effect `Clock`, so the TestClock drives takeovers. */
     readonly now: () => number = Date.now
   ) {}
+
+  /** The default track's video decoder configuration (what single-track outputs such as HLS package). */
+  get videoHeader(): MediaFrame | undefined {
+    return this.videoHeaders.get(0)
+  }
+
+  get audioHeader(): MediaFrame | undefined {
+    return this.audioHeaders.get(0)
+  }
 
   /** For logs and people: `app/name` (not unique when names contain '/'; the registry keys by the pair). */
   get key(): string {
@@ -115,8 +125,8 @@ export class LiveStream {
     this.timestampOffset = 0
     this.rebaseOnNextMedia = false
     this.clearMetadata()
-    this.videoHeader = undefined
-    this.audioHeader = undefined
+    this.videoHeaders.clear()
+    this.audioHeaders.clear()
     this.hasVideo = false
     this.hasAudio = false
     this.clearGop()
@@ -168,31 +178,29 @@ export class LiveStream {
     const timestamp = (incomingTimestamp + this.timestampOffset) >>> 0
     this.lastTimestamp = timestamp
     this.lastMediaAt = this.now()
-    let keyframe = false
-    let sequenceHeader = false
-    if (typeId === TagType.Video) {
-      const info = inspectVideo(payload)
-      keyframe = info.keyframe
-      sequenceHeader = info.sequenceHeader
-      this.hasVideo = true
-    } else {
-      sequenceHeader = inspectAudio(payload).sequenceHeader
-      this.hasAudio = true
-    }
-    const frame = new MediaFrame(typeId, timestamp, payload, keyframe, sequenceHeader)
     this.framesIn++
     this.bytesIn += payload.length
-    if (sequenceHeader) {
-      if (typeId === TagType.Video) this.videoHeader = frame
-      else this.audioHeader = frame
+    const video = typeId === TagType.Video
+    if (video) this.hasVideo = true
+    else this.hasAudio = true
+    const parts = video ? videoParts(payload) : audioParts(payload)
+    // One part, nearly always; a multitrack batch is split into one frame per track.
+    for (let i = 0; i < parts.length; i++) this.publishPart(typeId, timestamp, parts[i] as TrackPart)
+  }
+
+  private publishPart(typeId: number, timestamp: number, part: TrackPart): void {
+    const frame = new MediaFrame(typeId, timestamp, part.payload, part.keyframe, part.sequenceHeader, part.track, part.codec, part.enhanced)
+    if (part.sequenceHeader) {
+      ;(typeId === TagType.Video ? this.videoHeaders : this.audioHeaders).set(part.track, frame)
     } else if (this.gopLimits.enabled) {
       this.cache(frame)
     }
     for (const player of this.players) player.onFrame(this, frame)
   }
 
+  /** The GOP starts at a keyframe of the default track; other tracks' frames are kept in arrival order. */
   private cache(frame: MediaFrame): void {
-    if (frame.keyframe) {
+    if (frame.keyframe && frame.track === 0) {
       this.clearGop()
       this.gopOverflowed = false
     } else if (this.gop.length === 0 || this.gopOverflowed) {

@@ -8,6 +8,7 @@
  */
 import { type LiveStream, type StreamSubscriber } from "./stream.js"
 import { type MediaFrame, TagType } from "./frame.js"
+import type { TrackFilter } from "./tracks.js"
 
 /** Where a viewer's frames go: one connection, in one wire format. */
 export interface Sink {
@@ -56,8 +57,14 @@ export class Viewer implements StreamSubscriber {
    * libavformat turns every repeated header into "new extradata", which some muxers mishandle (`-c copy`
    * into Matroska rewrites its AAC CodecPrivate and corrupts the file).
    */
-  private videoConfig: Uint8Array | undefined = undefined
-  private audioConfig: Uint8Array | undefined = undefined
+  private readonly configs = new Map<number, Uint8Array>()
+  /** Tracks other than 0 whose first keyframe this viewer got (they start on their own keyframes). */
+  private readonly startedTracks = new Set<number>()
+  /**
+   * What this viewer can decode (from its connect's `fourCcList` / capsEx for RTMP); undefined takes all.
+   * Set before `start`.
+   */
+  filter: TrackFilter | undefined = undefined
   receiveAudio = true
   receiveVideo = true
   paused = false
@@ -104,8 +111,7 @@ export class Viewer implements StreamSubscriber {
     this.waitingForKeyframe = true
     this.headersSent = false
     // A new publishing session may bring a new decoder: it gets its headers again, whatever they are.
-    this.videoConfig = undefined
-    this.audioConfig = undefined
+    this.configs.clear()
   }
 
   onTakeover(stream: LiveStream): void {
@@ -115,12 +121,13 @@ export class Viewer implements StreamSubscriber {
   private joinLive(stream: LiveStream): void {
     this.waitingForKeyframe = true
     this.headersSent = false
+    this.startedTracks.clear()
     const first = stream.gop[0]
     if (first === undefined || this.paused) return
     this.sendHeaders(stream, first.timestamp)
     const before = this.sink.queuedBytes()
     for (const frame of stream.gop) {
-      if (!this.wants(frame)) continue
+      if (!this.wants(frame) || !this.trackStarted(frame)) continue
       this.sink.write(frame)
       this.framesOut++
     }
@@ -130,35 +137,50 @@ export class Viewer implements StreamSubscriber {
 
   setReceiveVideo(stream: LiveStream, enabled: boolean): void {
     this.receiveVideo = enabled
-    if (enabled) this.waitingForKeyframe = stream.hasVideo || this.waitingForKeyframe
+    if (enabled) this.waitingForKeyframe = this.needsKeyframe(stream) || this.waitingForKeyframe
   }
 
   setPaused(stream: LiveStream, paused: boolean): void {
     this.paused = paused
-    if (!paused) this.waitingForKeyframe = stream.hasVideo || !this.headersSent
+    if (!paused) this.waitingForKeyframe = this.needsKeyframe(stream) || !this.headersSent
   }
 
   private wants(frame: MediaFrame): boolean {
+    if (this.filter !== undefined && !this.filter.accepts(frame.typeId, frame.track, frame.codec, frame.enhanced)) return false
     return frame.typeId === TagType.Video ? this.receiveVideo : this.receiveAudio
+  }
+
+  /** Video of a track other than 0 starts at that track's own keyframe. */
+  private trackStarted(frame: MediaFrame): boolean {
+    if (frame.track === 0 || frame.typeId !== TagType.Video || this.startedTracks.has(frame.track)) return true
+    if (!frame.keyframe) return false
+    this.startedTracks.add(frame.track)
+    return true
+  }
+
+  /** Whether this viewer must wait for a keyframe: it takes the stream's default video track. */
+  private needsKeyframe(stream: LiveStream): boolean {
+    if (!stream.hasVideo || !this.receiveVideo) return false
+    const header = stream.videoHeader
+    return header === undefined || this.filter === undefined || this.filter.accepts(header.typeId, header.track, header.codec, header.enhanced)
   }
 
   private sendHeaders(stream: LiveStream, timestamp: number): void {
     this.sink.start?.(stream)
     // Metadata keeps its own timestamp (0, see `LiveStream.setMetadata`); decoder configurations take the first frame's.
     if (stream.metadata !== undefined) this.sink.write(stream.metadata)
-    for (const header of [stream.videoHeader, stream.audioHeader]) {
-      if (header !== undefined && this.wants(header) && this.isNewConfig(header)) this.sink.write(header, timestamp)
+    for (const headers of [stream.videoHeaders, stream.audioHeaders]) {
+      for (const header of headers.values()) if (this.wants(header) && this.isNewConfig(header)) this.sink.write(header, timestamp)
     }
     this.headersSent = true
   }
 
   /** Records `header` as this viewer's decoder configuration; false when it already had exactly this one. */
   private isNewConfig(header: MediaFrame): boolean {
-    const video = header.typeId === TagType.Video
-    const current = video ? this.videoConfig : this.audioConfig
+    const key = header.typeId * 256 + header.track
+    const current = this.configs.get(key)
     if (current !== undefined && Buffer.compare(current, header.payload) === 0) return false
-    if (video) this.videoConfig = header.payload
-    else this.audioConfig = header.payload
+    this.configs.set(key, header.payload)
     return true
   }
 
@@ -183,22 +205,23 @@ export class Viewer implements StreamSubscriber {
       return
     }
     if (this.waitingForKeyframe) {
-      const needsKeyframe = stream.hasVideo && this.receiveVideo
-      const canStart = needsKeyframe ? frame.keyframe : true
+      const canStart = this.needsKeyframe(stream) ? frame.keyframe && frame.track === 0 : true
       if (!canStart || queued > this.limits.softBytes) {
         if (queued > this.limits.softBytes) this.lagging()
         return
       }
       if (!this.headersSent) this.sendHeaders(stream, frame.timestamp)
       this.waitingForKeyframe = false
+      this.startedTracks.clear()
       this.laggingSince = 0
     } else if (queued > this.limits.softBytes) {
       this.droppedFrames++
       stream.framesDropped++
-      this.waitingForKeyframe = stream.hasVideo && this.receiveVideo
+      this.waitingForKeyframe = this.needsKeyframe(stream)
       this.lagging()
       return
     }
+    if (frame.track !== 0 && !this.trackStarted(frame)) return
     this.sink.write(frame)
     this.framesOut++
   }

@@ -78,7 +78,8 @@ export class Recorder implements StreamSubscriber {
   onData(): void {}
 
   onFrame(stream: LiveStream, frame: MediaFrame): void {
-    if (this.stopped || frame.sequenceHeader) return
+    // The default track only: a recording is one video and one audio track, as FLV and most players expect.
+    if (this.stopped || frame.sequenceHeader || frame.track !== 0) return
     const video = stream.hasVideo
     const boundary = video ? frame.typeId === TagType.Video && frame.keyframe : frame.typeId === TagType.Audio
     if (this.file === undefined) {

@@ -39,6 +39,8 @@ export interface ClientOptions {
   /** Outgoing chunk size, announced after connect. */
   readonly chunkSize: number
   readonly tls?: RelayTls
+  /** Extra connect properties: a pull announces what it forwards (E-RTMP `fourCcList`, `capsEx`). */
+  readonly connectProperties?: ReadonlyArray<readonly [string, AmfValue]>
   readonly onMedia: (message: RtmpMessage) => void
   readonly onData: (streamId: number, values: ReadonlyArray<AmfValue>, timestamp: number) => void
 }
@@ -89,7 +91,8 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
         })
     )
     const write = (bytes: Buffer) => batchedWrite(socket, bytes)
-    const session = new ClientSession({ ...defaultClientOptions(url.app, tcUrl(url)), chunkSize: options.chunkSize }, write, (event) => {
+    const sessionOptions = { ...defaultClientOptions(url.app, tcUrl(url)), chunkSize: options.chunkSize, connectProperties: options.connectProperties ?? [] }
+    const session = new ClientSession(sessionOptions, write, (event) => {
       if (event._tag === "Media") options.onMedia(event.message)
       else if (event._tag === "Data") options.onData(event.streamId, event.values, event.timestamp)
       else Queue.unsafeOffer(events, event)

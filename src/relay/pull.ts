@@ -10,6 +10,7 @@ import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { Access } from "../core/access.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
 import type { ViewerLimits } from "../media/viewer.js"
+import { clientCapabilities } from "../rtmp/capabilities.js"
 import { createStream, openClient, type RelayTls } from "./client.js"
 import { type AttemptControl, RelayError } from "./supervisor.js"
 import { redact, type RtmpUrl } from "./url.js"
@@ -64,6 +65,8 @@ export const pullAttempt = (spec: PullSpec, settings: RelaySettings) => (control
       timeout: settings.timeout,
       chunkSize: settings.chunkSize,
       tls: settings.tls,
+      // As a player we take every codec and track, to forward them as they come.
+      connectProperties: clientCapabilities(),
       onMedia: (message) => {
         mediaCount++
         if (local !== undefined) return local.publishMedia(message.typeId, message.timestamp, message.payload)

@@ -8,6 +8,7 @@
 import { Deferred, Effect, Exit } from "effect"
 import { Access } from "../core/access.js"
 import { StreamRegistry } from "../core/registry.js"
+import { TrackFilter } from "../media/tracks.js"
 import { Viewer } from "../media/viewer.js"
 import { RtmpPublishSink } from "../rtmp/sinks.js"
 import { inBatch } from "../transport/write-batch.js"
@@ -58,6 +59,8 @@ export const pushAttempt = (spec: PushSpec, settings: RelaySettings) => (control
       disconnect: (reason) => Deferred.unsafeDone(slow, Exit.fail(new RelayError({ reason: "SlowRemote", message: `${remote}: ${reason}` })))
     })
     const pusher = new Viewer(sink, settings.viewerLimits, () => clock.unsafeCurrentTimeMillis())
+    // `#codecs=h264,aac`: a destination that takes only these (a Twitch-like target never gets HEVC).
+    if (spec.remote.codecs !== undefined) pusher.filter = TrackFilter.only(spec.remote.codecs, true)
     const stream = yield* access.playTrusted(spec.app, spec.name, pusher, spec.id)
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {

@@ -19,6 +19,7 @@ import { openIoLog } from "../transport/log-io.js"
 import { batchedWrite, inBatch } from "../transport/write-batch.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
 import { Viewer } from "../media/viewer.js"
+import { describePeer, LEGACY_PEER, type PeerCapabilities, readPeerCapabilities, serverCapabilities } from "./capabilities.js"
 import { RtmpPlaySink } from "./sinks.js"
 
 export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
@@ -129,6 +130,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
     const publishing = new Map<number, Publishing>()
     const playing = new Map<number, Playing>()
     let app: string | undefined
+    let peer: PeerCapabilities = LEGACY_PEER
     let mediaMessages = 0
 
     const session: ServerSession = new ServerSession(
@@ -289,8 +291,11 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
             return yield* reject("connect without an app name")
           }
           app = request.app
-          session.acceptConnect(request.transactionId, request.objectEncoding, request.app)
-          yield* Effect.logInfo(`Connected to app '${request.app}'${request.tcUrl ? ` (tcUrl ${request.tcUrl})` : ""}`)
+          peer = readPeerCapabilities(request.commandObject)
+          session.acceptConnect(request.transactionId, request.objectEncoding, request.app, serverCapabilities())
+          yield* Effect.logInfo(
+            `Connected to app '${request.app}'${request.tcUrl ? ` (tcUrl ${request.tcUrl})` : ""}${peer.enhanced ? ` (E-RTMP: ${describePeer(peer)})` : ""}`
+          )
           return
         }
         case "Publish": {
@@ -335,6 +340,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
           yield* stopPlaying(streamId)
           yield* stopPublishing(streamId)
           const viewer = new Viewer(new RtmpPlaySink(streamId, config.chunkSize, playerTransport, announcements), limits, now)
+          viewer.filter = peer.filter // only the tracks and codecs this player declared it can take
           const scope = yield* Scope.make()
           const joined = yield* access.play(accessRequest(app, name, request.query), viewer).pipe(Scope.extend(scope), Effect.either)
           if (joined._tag === "Left") {

@@ -28,7 +28,15 @@ export type ClientEvent =
   | { readonly _tag: "ConnectRejected"; readonly code: string; readonly description: string }
   | { readonly _tag: "StreamCreated"; readonly streamId: number }
   | { readonly _tag: "CommandFailed"; readonly command: string; readonly code: string; readonly description: string }
-  | { readonly _tag: "Status"; readonly streamId: number; readonly level: string; readonly code: string; readonly description: string }
+  | {
+      readonly _tag: "Status"
+      readonly streamId: number
+      readonly level: string
+      readonly code: string
+      readonly description: string
+      /** The whole info object (a ReconnectRequest carries `tcUrl`). */
+      readonly info: AmfObject
+    }
   | { readonly _tag: "Media"; readonly message: RtmpMessage }
   | { readonly _tag: "Data"; readonly streamId: number; readonly values: ReadonlyArray<AmfValue>; readonly timestamp: number }
   | { readonly _tag: "UserControl"; readonly control: UserControl }
@@ -44,6 +52,8 @@ export interface ClientSessionOptions {
   readonly chunkSize: number
   readonly windowAckSize: number
   readonly limits: ChunkReaderLimits
+  /** Extra connect properties (E-RTMP `fourCcList`, `capsEx`, …). */
+  readonly connectProperties?: ReadonlyArray<readonly [string, AmfValue]>
 }
 
 export const defaultClientOptions = (app: string, tcUrl: string): ClientSessionOptions => ({
@@ -94,22 +104,20 @@ export class ClientSession {
   }
 
   connect(): void {
-    this.call(
-      "connect",
-      0,
-      amfObject({
-        app: this.options.app,
-        type: this.options.type,
-        flashVer: this.options.flashVer,
-        tcUrl: this.options.tcUrl,
-        fpad: false,
-        capabilities: 15,
-        audioCodecs: 4071,
-        videoCodecs: 252,
-        videoFunction: 1,
-        objectEncoding: 0
-      })
-    )
+    const commandObject = amfObject({
+      app: this.options.app,
+      type: this.options.type,
+      flashVer: this.options.flashVer,
+      tcUrl: this.options.tcUrl,
+      fpad: false,
+      capabilities: 15,
+      audioCodecs: 4071,
+      videoCodecs: 252,
+      videoFunction: 1,
+      objectEncoding: 0
+    })
+    for (const [key, value] of this.options.connectProperties ?? []) commandObject.properties.set(key, value)
+    this.call("connect", 0, commandObject)
   }
 
   createStream(): void {
@@ -201,7 +209,8 @@ export class ClientSession {
         streamId: message.streamId,
         level: stringProperty(info, "level") ?? "",
         code,
-        description
+        description,
+        info
       })
       return
     }

@@ -6,7 +6,7 @@
  * request is being handled the session is paused: later bytes wait, so the order of commands and media
  * is kept (a publish is accepted before its first frame is routed).
  */
-import { type AmfValue, amfObject, encodeAll, numberProperty, stringProperty } from "../protocol/amf0.js"
+import { type AmfValue, AmfObject, amfObject, encodeAll, numberProperty, stringProperty } from "../protocol/amf0.js"
 import { ChunkReader, type ChunkReaderLimits, type RtmpMessage } from "../protocol/chunk-reader.js"
 import { ChunkWriter } from "../protocol/chunk-writer.js"
 import { MessageDecodeError } from "../protocol/errors.js"
@@ -329,7 +329,7 @@ export class ServerSession {
   }
 
   /** Window ack size, peer bandwidth, chunk size, `_result` NetConnection.Connect.Success, onBWDone. */
-  acceptConnect(transactionId: number, objectEncoding: number, app: string): void {
+  acceptConnect(transactionId: number, objectEncoding: number, app: string, properties: ReadonlyArray<readonly [string, AmfValue]> = []): void {
     this.connected = true
     this.sendControl(MessageType.WindowAckSize, encodeWindowAckSize(this.options.windowAckSize))
     this.sendControl(MessageType.SetPeerBandwidth, encodeSetPeerBandwidth(this.options.peerBandwidth, PeerBandwidthLimit.Dynamic))
@@ -339,7 +339,7 @@ export class ServerSession {
       0,
       "_result",
       transactionId,
-      amfObject({ fmsVer: FMS_VERSION, capabilities: 31, mode: 1 }),
+      new AmfObject([["fmsVer", FMS_VERSION], ["capabilities", 31], ["mode", 1], ...properties]),
       amfObject({
         level: "status",
         code: "NetConnection.Connect.Success",

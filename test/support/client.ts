@@ -3,7 +3,7 @@
  * recorded. Used where third-party players cannot observe what a test needs (they exit on unpublish).
  */
 import * as net from "node:net"
-import { amfObject } from "../../src/protocol/amf0.js"
+import { type AmfValue, amfObject } from "../../src/protocol/amf0.js"
 import { ClientHandshake } from "../../src/protocol/handshake.js"
 import { type ClientEvent, ClientSession, defaultClientOptions } from "../../src/session/client-session.js"
 
@@ -22,7 +22,13 @@ export interface TestClient {
   close(): void
 }
 
-export const connectClient = (port: number, app = "live", host = "127.0.0.1"): Promise<TestClient> =>
+export const connectClient = (
+  port: number,
+  app = "live",
+  host = "127.0.0.1",
+  /** Extra connect properties, e.g. E-RTMP `fourCcList` and `capsEx`. */
+  connectProperties: ReadonlyArray<readonly [string, AmfValue]> = []
+): Promise<TestClient> =>
   new Promise((resolve, reject) => {
     const socket = net.connect({ host, port })
     const handshake = new ClientHandshake()
@@ -33,7 +39,7 @@ export const connectClient = (port: number, app = "live", host = "127.0.0.1"): P
       client.bytesSent += bytes.length
       socket.write(bytes)
     }
-    const session = new ClientSession(defaultClientOptions(app, `rtmp://${host}:${port}/${app}`), write, (e) => {
+    const session = new ClientSession({ ...defaultClientOptions(app, `rtmp://${host}:${port}/${app}`), connectProperties }, write, (e) => {
       events.push(e)
       notify()
     })
@@ -140,8 +146,8 @@ export const publishAs = async (port: number, name: string): Promise<{ readonly 
 }
 
 /** Connects and plays `name`; resolves once the server answered Play.Start. */
-export const playAs = async (port: number, name: string): Promise<TestClient> => {
-  const client = await connectClient(port)
+export const playAs = async (port: number, name: string, connectProperties: ReadonlyArray<readonly [string, AmfValue]> = []): Promise<TestClient> => {
+  const client = await connectClient(port, "live", "127.0.0.1", connectProperties)
   const streamId = await openStream(client)
   client.session.play(streamId, name)
   await client.waitFor(isStatus("NetStream.Play.Start"))

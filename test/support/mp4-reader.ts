@@ -7,6 +7,8 @@ export interface Mp4Sample {
   readonly data: Buffer
   readonly duration: number
   readonly sync: boolean
+  /** Composition time offset (PTS − DTS) in the track's timescale. */
+  readonly compositionOffset: number
 }
 
 export interface Mp4Track {
@@ -75,8 +77,8 @@ export const readFragmentedMp4 = (file: Buffer, entryFields = 78): Mp4Track => {
       const duration = flags & 0x100 ? file.readUInt32BE((p += 4) - 4) : defaultDuration
       const size = flags & 0x200 ? file.readUInt32BE((p += 4) - 4) : defaultSize
       const sampleFlags = flags & 0x400 ? file.readUInt32BE((p += 4) - 4) : s === 0 && firstFlags !== undefined ? firstFlags : defaultFlags
-      if (flags & 0x800) p += 4
-      samples.push({ data: file.subarray(data, data + size), duration, sync: (sampleFlags & 0x10000) === 0 })
+      const compositionOffset = flags & 0x800 ? file.readInt32BE((p += 4) - 4) : 0
+      samples.push({ data: file.subarray(data, data + size), duration, sync: (sampleFlags & 0x10000) === 0, compositionOffset })
       data += size
     }
   }
