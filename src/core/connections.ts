@@ -22,6 +22,12 @@ export interface ConnectionView {
   droppedFrames(): number
   /** Ends the connection (the API's DELETE). */
   kick(reason: string): void
+  /**
+   * Asks an E-RTMP client to reconnect (`NetConnection.Connect.ReconnectRequest`), to `tcUrl` when given;
+   * it keeps being served until it leaves. False when the client did not declare the Reconnect capability
+   * (unless `force`: legacy clients ignore the request, harmlessly) or the protocol has no such request.
+   */
+  requestReconnect?(tcUrl: string | undefined, description: string, force?: boolean): boolean
 }
 
 export class Connections extends Effect.Service<Connections>()("effect-rtmp/Connections", {

@@ -92,11 +92,18 @@ export class StreamRegistry extends Effect.Service<StreamRegistry>()("effect-rtm
       if (current !== undefined) {
         const silentFor = now() - stream.lastMediaAt
         const sameCredential = current.credential !== undefined && current.credential === publisher.credential
+        const moving = stream.publisherMoving
+        if (moving && !sameCredential && silentFor < Duration.toMillis(config.publisherTakeoverGrace)) {
+          // A reconnect we asked for: the new connection takes over with its first frame (see LiveStream.incoming).
+          stream.incoming = publisher
+          yield* Effect.logInfo(`${app}/${name}: ${publisher.connectionId} will take over from ${current.connectionId} with its first frame (reconnect)`)
+          return stream
+        }
         if (!sameCredential && silentFor < Duration.toMillis(config.publisherTakeoverGrace)) {
           return yield* new StreamBusy({ app, name, publisher: current.connectionId })
         }
         // An encoder reconnecting: the old connection went quiet, or the new one proved the same credential.
-        const why = sameCredential ? "the same credential" : `${silentFor} ms without media`
+        const why = moving ? "the publisher was asked to reconnect" : sameCredential ? "the same credential" : `${silentFor} ms without media`
         stream.takeOver(publisher)
         current.kick?.(`taken over by ${publisher.connectionId} (${why})`)
         yield* Effect.logInfo(`${app}/${name}: ${publisher.connectionId} took over from ${current.connectionId} (${why})`)
@@ -110,6 +117,7 @@ export class StreamRegistry extends Effect.Service<StreamRegistry>()("effect-rtm
     })
 
     const unpublish = Effect.fn("StreamRegistry.unpublish")(function* (stream: LiveStream, publisher: PublisherInfo) {
+      if (stream.incoming === publisher) stream.incoming = undefined
       if (stream.publisher !== publisher) return
       const map = yield* Ref.get(streams)
       stream.stopPublishing()

@@ -91,6 +91,8 @@ export const settings = {
   tlsKey: optionalText("PEM private key of --tls-cert"),
   rtmpsPort: integer(1936, 0, 65535, "RTMPS port, served when --tls-cert is given (0 picks a free one)"),
   httpsPort: integer(8443, 0, 65535, "HTTPS port (the HTTP face over TLS), served when --tls-cert is given (0 picks a free one)"),
+  reconnectUrl: optionalText("tcUrl that E-RTMP publishers are asked to reconnect to on shutdown (default: their own URL, e.g. through a load balancer)"),
+  reconnectGrace: seconds(Duration.seconds(10), "Time E-RTMP publishers asked to reconnect get to move before shutdown closes them", false),
   publisherTakeoverGrace: seconds(Duration.seconds(3), "Time without media after which a new publisher on the same stream takes it over", false),
   http: onOff(true, "Serve HTTP: HTTP-FLV, WS-FLV, LL-HLS, the player page, the API and /metrics"),
   httpPort: integer(8080, 0, 65535, "HTTP port (0 picks a free one)"),

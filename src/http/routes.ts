@@ -102,6 +102,24 @@ export const routes = Effect.gen(function* () {
       yield* Effect.logInfo(`Connection ${connection.id} closed through the API`)
       return json({ closed: connection.id })
     })),
+    HttpRouter.post("/api/v1/connections/:id/reconnect", Effect.gen(function* () {
+      if (!(yield* authorized)) {
+        return json({ error: Option.isNone(config.apiToken) ? "write endpoints are off: start the server with --api-token" : "a valid Bearer token is required" }, 401)
+      }
+      const { id } = yield* HttpRouter.params
+      const connection = yield* connections.get(id ?? "")
+      if (connection === undefined) return notFound("connection")
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const body: unknown = yield* request.json.pipe(Effect.orElseSucceed(() => ({})))
+      const field = (name: string) => (typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined)
+      const tcUrl = field("tcUrl")
+      const description = field("description")
+      if (tcUrl !== undefined && (typeof tcUrl !== "string" || !/^(rtmps?:)?\/\/|^\//.test(tcUrl))) return json({ error: "tcUrl must be an rtmp[s]:// URL, //host/app or /app" }, 400)
+      const sent = connection.requestReconnect?.(tcUrl as string | undefined, typeof description === "string" ? description : "asked through the API", field("force") === true) ?? false
+      if (!sent) return json({ error: "the connection did not declare E-RTMP's Reconnect capability (send {\"force\": true} to ask anyway)" }, 409)
+      yield* Effect.logInfo(`Connection ${connection.id} asked to reconnect${tcUrl === undefined ? "" : ` to ${String(tcUrl)}`}`)
+      return json({ reconnectRequested: connection.id })
+    })),
     HttpRouter.get("/api/v1/relays", Effect.gen(function* () {
       const reports = Option.isSome(relays) ? yield* relays.value.all : []
       return json({ relays: reports.map((r) => ({ id: r.id, remote: r.remote, status: r.status._tag, detail: r.status })) })

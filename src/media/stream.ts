@@ -61,6 +61,13 @@ export class LiveStream {
   publishedAt = 0
   /** When the publisher last sent media (ms since the epoch), to tell a dead publisher from a live one. */
   lastMediaAt = 0
+  /** The publisher was asked to reconnect (E-RTMP ReconnectRequest): its next connection takes over. */
+  publisherMoving = false
+  /**
+   * The moving publisher's new connection, admitted but not yet sending: the old one keeps feeding the
+   * stream until the new one's first frame, which takes the stream over (no frame lost in between).
+   */
+  incoming: PublisherInfo | undefined = undefined
   /** Added to every incoming timestamp, so a takeover continues the timeline instead of restarting it. */
   private timestampOffset = 0
   private rebaseOnNextMedia = false
@@ -114,6 +121,19 @@ export class LiveStream {
     return previous
   }
 
+  /**
+   * Whether media from `publisher` feeds this stream now. The first media of an `incoming` publisher takes
+   * the stream over from the one that was asked to reconnect; the previous publisher is returned through
+   * `onHandover` so its connection can be closed.
+   */
+  acceptsMediaFrom(publisher: PublisherInfo, onHandover: (previous: PublisherInfo) => void): boolean {
+    if (this.publisher === publisher) return true
+    if (this.incoming !== publisher) return false
+    const previous = this.takeOver(publisher)
+    if (previous !== undefined) onHandover(previous)
+    return true
+  }
+
   stopPublishing(): void {
     this.publisher = undefined
     this.publishedAt = 0
@@ -122,6 +142,8 @@ export class LiveStream {
   }
 
   private resetMedia(): void {
+    this.publisherMoving = false
+    this.incoming = undefined
     this.timestampOffset = 0
     this.rebaseOnNextMedia = false
     this.clearMetadata()

@@ -97,3 +97,20 @@ export const parseLocalStream = (input: string): { readonly app: string; readonl
   if (cut <= 0 || cut === input.length - 1) throw new RtmpUrlError({ input, message: `'${input}' is not APP/STREAM` })
   return { app: input.slice(0, cut), name: input.slice(cut + 1) }
 }
+
+/**
+ * Where an E-RTMP ReconnectRequest's `tcUrl` points, for a client now on `current`: absolute
+ * (`rtmp[s]://host[:port]/app`), scheme-relative (`//host[:port]/app`) or path-only (`/app`); absent means
+ * the same URL. The stream name and the URL's own options (`#codecs`, `#fingerprint`) are kept.
+ */
+export const resolveTcUrl = (current: RtmpUrl, tcUrl: string | undefined): RtmpUrl => {
+  if (tcUrl === undefined || tcUrl === "") return current
+  const scheme = current.secure ? "rtmps" : "rtmp"
+  const absolute = /^rtmps?:\/\//i.test(tcUrl) ? tcUrl : tcUrl.startsWith("//") ? `${scheme}:${tcUrl}` : `${scheme}://${hostPart(current)}${tcUrl.startsWith("/") ? "" : "/"}${tcUrl}`
+  const parsed = parseRtmpUrl(`${absolute.replace(/\/+$/, "")}/${current.stream}`)
+  return {
+    ...parsed,
+    ...(current.codecs === undefined ? {} : { codecs: current.codecs }),
+    ...(current.fingerprint === undefined ? {} : { fingerprint: current.fingerprint })
+  }
+}

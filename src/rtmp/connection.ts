@@ -11,6 +11,7 @@ import { Access } from "../core/access.js"
 import { Connections } from "../core/connections.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { isProtocolError, type ProtocolError } from "../protocol/errors.js"
+import { CapsEx } from "../protocol/ertmp.js"
 import { ServerHandshake } from "../protocol/handshake.js"
 import { ServerSession, type SessionRequest } from "../session/server-session.js"
 import type { AccessRequest } from "../core/auth.js"
@@ -133,6 +134,9 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
     let peer: PeerCapabilities = LEGACY_PEER
     let mediaMessages = 0
 
+    /** A reconnecting publisher's new connection (this one) took the stream over: the old one is closed. */
+    const handedOver = (previous: PublisherInfo) => previous.kick?.(`handed over to ${connectionId} (reconnect)`)
+
     const session: ServerSession = new ServerSession(
       {
         chunkSize: config.chunkSize,
@@ -156,13 +160,13 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
           mediaMessages++
           const entry = publishing.get(message.streamId)
           // After a takeover this connection is on its way out: its media must not reach the stream.
-          if (entry !== undefined && entry.stream.publisher === entry.info) {
+          if (entry !== undefined && entry.stream.acceptsMediaFrom(entry.info, handedOver)) {
             entry.stream.publishMedia(message.typeId, message.timestamp, message.payload)
           }
         },
         data: (streamId, values, setDataFrame, timestamp) => {
           const entry = publishing.get(streamId)
-          if (entry === undefined || entry.stream.publisher !== entry.info) return
+          if (entry === undefined || !entry.stream.acceptsMediaFrom(entry.info, handedOver)) return
           const target = entry.stream
           const [name, value] = values
           if (name === "onMetaData" && value instanceof AmfObject) target.setMetadata(value)
@@ -183,7 +187,14 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
       bytesOut: () => socket.bytesWritten,
       queuedBytes: () => socket.writableLength,
       droppedFrames: () => [...playing.values()].reduce((sum, entry) => sum + entry.viewer.droppedFrames, 0),
-      kick: (reason) => fail(new ConnectionClosed({ reason: "Rejected", message: reason }))
+      kick: (reason) => fail(new ConnectionClosed({ reason: "Rejected", message: reason })),
+      requestReconnect: (tcUrl, description, force = false) => {
+        if (failed || (!force && (peer.capsEx & CapsEx.Reconnect) === 0)) return false
+        session.sendReconnectRequest(tcUrl, description)
+        // Its next connection may take the stream over at once (the takeover path: viewers stay, time continues).
+        for (const entry of publishing.values()) if (entry.stream.publisher === entry.info) entry.stream.publisherMoving = true
+        return true
+      }
     })
 
     const playerTransport = {

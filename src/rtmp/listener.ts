@@ -4,7 +4,7 @@
  * connection through its scope. Raw `node:net` is used for the sockets: it is faster than the platform
  * Socket and never hangs a write after a disconnect (see docs in effect-notes).
  */
-import { Data, Duration, Effect, FiberSet, Layer, Option } from "effect"
+import { Data, Duration, Effect, FiberSet, Layer, Option, Schedule } from "effect"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import { Access } from "../core/access.js"
@@ -117,6 +117,7 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
 
     // RTMPS: the same connection handling on a TLS socket (the transport is a stream, RTMP is on top).
     let secureAddress: ListeningAddress | undefined
+    const listeners: Array<net.Server> = [plain]
     const material = certificates.current()
     if (Option.isSome(material)) {
       const secure = tls.createServer({
@@ -126,6 +127,7 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
       })
       const unsubscribe = certificates.onChange((next) => secure.setSecureContext(secureContextOptions(next)))
       yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
+      listeners.push(secure)
       // `connection` is the raw TCP socket (counted by the limits); `secureConnection` follows the TLS handshake.
       secure.on("connection", (socket: net.Socket) => void admit(socket, `s${nextId + 1}`))
       secure.on("secureConnection", (socket: tls.TLSSocket) => {
@@ -145,6 +147,27 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
       )
       yield* Effect.logInfo(`Listening for RTMPS connections on ${secureAddress.host}:${secureAddress.port}`)
     }
+
+    // Shutdown, first step (finalizers run in reverse): stop accepting, ask E-RTMP publishers that can
+    // reconnect to do so, and keep serving them until they leave or the grace ends; then everyone goes.
+    const registered = yield* Connections
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        for (const server of listeners) yield* stopAccepting(server)
+        const moving = (yield* registered.list).filter(
+          (c) => c.role() === "publisher" && c.requestReconnect?.(Option.getOrUndefined(config.reconnectUrl), "server shutting down") === true
+        )
+        if (moving.length === 0) return
+        yield* Effect.logInfo(`Asked ${moving.length} E-RTMP publisher(s) to reconnect; serving them until they leave (up to ${Duration.format(config.reconnectGrace)})`)
+        const ids = new Set(moving.map((c) => c.id))
+        const left = Effect.map(registered.list, (open) => !open.some((c) => ids.has(c.id)))
+        yield* left.pipe(
+          Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("100 millis") }),
+          Effect.timeout(config.reconnectGrace),
+          Effect.ignore
+        )
+      })
+    )
 
     const auth = yield* Authorization
     if (auth === open) yield* Effect.logWarning(`Authorization is ${auth.description}`)

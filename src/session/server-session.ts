@@ -350,6 +350,17 @@ export class ServerSession {
     this.sendCommand(0, "onBWDone", 0, null, 8192)
   }
 
+  /**
+   * E-RTMP Reconnect Request: `onStatus` on stream 0, transaction 0, command object null, info
+   * `{level: "status", code: "NetConnection.Connect.ReconnectRequest", description, tcUrl?}`. Without a
+   * `tcUrl` the client reconnects to the URL it used.
+   */
+  sendReconnectRequest(tcUrl: string | undefined, description: string): void {
+    const info = amfObject({ level: "status", code: "NetConnection.Connect.ReconnectRequest", description })
+    if (tcUrl !== undefined) info.properties.set("tcUrl", tcUrl)
+    this.sendCommand(0, "onStatus", 0, null, info)
+  }
+
   rejectConnect(transactionId: number, description: string): void {
     this.sendCommand(0, "_error", transactionId, null, amfObject({ level: "error", code: "NetConnection.Connect.Rejected", description }))
   }
