@@ -15,6 +15,7 @@ import { Connections } from "../core/connections.js"
 import type { AccessRequest } from "../core/auth.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"
 import type { LiveStream } from "../media/stream.js"
+import { TrackFilter } from "../media/tracks.js"
 import { Viewer } from "../media/viewer.js"
 import { batchedWrite, corkForBatch, inBatch } from "../transport/write-batch.js"
 import { decodeSegments, streamOf } from "../http/paths.js"
@@ -66,6 +67,9 @@ const serveViewer = (
     const clock = yield* Effect.clock
     const sink = new FlvSink(transport, protocol)
     const viewer = new Viewer(sink, viewerLimits(config), () => clock.unsafeCurrentTimeMillis())
+    // An FLV body is one video and one audio track: the default track, in whatever codec (mpegts.js and
+    // flv.js players read E-RTMP HEVC/AV1 themselves or skip it).
+    viewer.filter = TrackFilter.defaultTrack
     const accessRequest: AccessRequest = { ...request, protocol }
     const admitted = yield* access.play(accessRequest, viewer).pipe(Effect.either)
     if (admitted._tag === "Left") {

@@ -4,11 +4,12 @@
  * header plus its composition time offset. Legacy AVC/AAC tags and E-RTMP v2 single-track tags
  * (hvc1, av01, avc1, Opus, mp4a) are understood; anything else is not packaged.
  */
-import { av01, avc1, hvc1, mp4a, opus, type TrackSetup } from "../protocol/fmp4.js"
+import { parseExAudio, parseExVideo } from "../protocol/ertmp.js"
+import { av01, avc1, hvc1, mp4a, opus, type TrackSetup, vp09 } from "../protocol/fmp4.js"
 
 export interface VideoConfig {
   readonly kind: "video"
-  readonly codec: "avc1" | "hvc1" | "av01"
+  readonly codec: "avc1" | "hvc1" | "av01" | "vp09"
   readonly setup: TrackSetup
   /** RFC 6381, from the configuration record itself. */
   readonly codecs: string
@@ -134,8 +135,10 @@ const firstSps = (avcC: Uint8Array): Uint8Array | undefined => {
 /** The video decoder configuration in a sequence-header tag, or undefined for a codec we do not package. */
 export const videoConfig = (payload: Uint8Array, hint: { width?: number; height?: number } = {}): VideoConfig | undefined => {
   const enhanced = ((payload[0] ?? 0) & 0x80) !== 0
-  const codec = enhanced ? fourCc(payload, 1) : (payload[0] ?? 0) & 0x0f
-  const record = enhanced ? payload.subarray(5) : payload.subarray(5)
+  const track = enhanced ? exVideoTrack(payload) : undefined
+  if (enhanced && track === undefined) return undefined
+  const codec = track?.fourCc ?? (payload[0] ?? 0) & 0x0f
+  const record = track?.data ?? payload.subarray(5)
   const size = (width: number, height: number) => ({ width: hint.width ?? width, height: hint.height ?? height })
   if (codec === 7 || codec === "avc1") {
     const sps = firstSps(record)
@@ -169,7 +172,23 @@ export const videoConfig = (payload: Uint8Array, hint: { width?: number; height?
     const codecs = `av01.${profile}.${String(level).padStart(2, "0")}${tier}.${String(depth).padStart(2, "0")}`
     return { kind: "video", codec: "av01", codecs, width, height, setup: { id: 1, kind: "video", timescale: 90000, sampleEntry: av01(record, width, height), width, height } }
   }
+  if (codec === "vp09" && record.length >= 8) {
+    const { width, height } = size(0, 0)
+    // vpcC (VP Codec ISO Media File Format §2.3): version/flags, profile, level, bitDepth(4) chroma(3) range(1), …
+    const two = (n: number) => String(n).padStart(2, "0")
+    const codecs = `vp09.${two(record[4] ?? 0)}.${two(record[5] ?? 0)}.${two((record[6] ?? 0x80) >>> 4)}`
+    return { kind: "video", codec: "vp09", codecs, width, height, setup: { id: 1, kind: "video", timescale: 90000, sampleEntry: vp09(record, width, height), width, height } }
+  }
   return undefined
+}
+
+/** The default track of an E-RTMP video message (whatever its ModEx or multitrack framing), or undefined. */
+const exVideoTrack = (payload: Uint8Array) => {
+  try {
+    return parseExVideo(payload).tracks.find((t) => t.trackId === 0)
+  } catch {
+    return undefined
+  }
 }
 
 const AAC_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350]
@@ -209,17 +228,26 @@ export const videoFrame = (payload: Uint8Array): CodedFrame | undefined => {
     if (payload[1] !== 1) return undefined
     return { data: payload.subarray(5), compositionTime: si24(payload, 2) }
   }
-  const packetType = (payload[0] ?? 0) & 0x0f
-  const codec = fourCc(payload, 1)
-  if (packetType === 1) return codec === "av01" ? { data: payload.subarray(5), compositionTime: 0 } : { data: payload.subarray(8), compositionTime: si24(payload, 5) }
-  if (packetType === 3) return { data: payload.subarray(5), compositionTime: 0 }
-  return undefined
+  try {
+    const tag = parseExVideo(payload)
+    if (tag.packetType !== 1 && tag.packetType !== 3) return undefined
+    const track = tag.tracks.find((t) => t.trackId === 0)
+    return track === undefined ? undefined : { data: track.data, compositionTime: track.compositionTime }
+  } catch {
+    return undefined
+  }
 }
 
 /** The coded frame in a (non-header) audio tag. */
 export const audioFrame = (payload: Uint8Array): CodedFrame | undefined => {
   const format = (payload[0] ?? 0) >>> 4
   if (format === 10) return payload[1] === 1 ? { data: payload.subarray(2), compositionTime: 0 } : undefined
-  if (format === 9) return ((payload[0] ?? 0) & 0x0f) === 1 ? { data: payload.subarray(5), compositionTime: 0 } : undefined
-  return undefined
+  if (format !== 9) return undefined
+  try {
+    const tag = parseExAudio(payload)
+    const track = tag.packetType === 1 ? tag.tracks.find((t) => t.trackId === 0) : undefined
+    return track === undefined ? undefined : { data: track.data, compositionTime: 0 }
+  } catch {
+    return undefined
+  }
 }

@@ -182,6 +182,9 @@ export class TrackFilter {
   /** A player that declared nothing: legacy FLV bytes only, track 0. */
   static readonly legacy = new TrackFilter(new Set(), new Set(), false)
 
+  /** Every codec, the default track only (single-track outputs such as an FLV body). */
+  static readonly defaultTrack = new TrackFilter("*", "*", false)
+
   /** Exactly these codecs, whatever the framing (a push destination's `#codecs=` allowlist). */
   static only(codecs: ReadonlyArray<string>, multitrack: boolean): TrackFilter {
     const set = new Set(codecs.map(codecFourCc))

@@ -101,6 +101,9 @@ export const hvc1 = (hvcC: Uint8Array, width: number, height: number) => visualS
 /** AV1: `av1C` is the E-RTMP SequenceStart payload, verbatim. */
 export const av01 = (av1C: Uint8Array, width: number, height: number) => visualSampleEntry("av01", width, height, box("av1C", av1C))
 
+/** VP9: `vpcC` is the E-RTMP SequenceStart payload, version and flags included (a FullBox body), verbatim. */
+export const vp09 = (vpcC: Uint8Array, width: number, height: number) => visualSampleEntry("vp09", width, height, box("vpcC", vpcC))
+
 /** An MPEG-4 descriptor: tag, a 4-byte size (0x80-continued), content. */
 const descriptor = (tag: number, ...content: ReadonlyArray<Uint8Array>) => {
   const chunks: Array<Uint8Array> = []

@@ -13,6 +13,7 @@ import * as path from "node:path"
 import { amfObject } from "../../src/protocol/amf0.js"
 import { CHROMIUM, launchChromium } from "../support/browser.js"
 import { publishAs } from "../support/client.js"
+import { encodeFixture, toTags } from "../support/ertmp-fixtures.js"
 import { readFragmentedMp4 } from "../support/mp4-reader.js"
 import { waitUntil } from "../support/poll.js"
 import { run } from "../support/processes.js"
@@ -118,4 +119,28 @@ describe.runIf(CHROMIUM !== undefined)("Enhanced RTMP codecs → LL-HLS", () => 
       expect(decoded.code).toBe(0)
       expect(decoded.stderr).toBe("")
     }), 60_000)
+})
+
+describe("Enhanced RTMP HEVC and VP9 → LL-HLS (ffprobe)", () => {
+  for (const { codec, ffprobeName, codecs } of [
+    { codec: "hevc" as const, ffprobeName: "hevc", codecs: /CODECS="hvc1\.1\.6\.L\d+(\.[0-9a-f]+)*"/ },
+    { codec: "vp9" as const, ffprobeName: "vp9", codecs: /CODECS="vp09\.00\.\d\d\.08"/ }
+  ]) {
+    it.scopedLive(`${codec}: the multivariant playlist names it from its configuration record; ffprobe reads the fMP4 segments`, () =>
+      Effect.gen(function* () {
+        const fixture = yield* Effect.promise(() => encodeFixture(codec, 5))
+        const server = yield* startHttpServer()
+        const { client, streamId } = yield* Effect.promise(() => publishAs(server.rtmpPort, codec))
+        yield* Effect.addFinalizer(() => Effect.sync(() => client.close()))
+        client.session.sendMetadata(streamId, amfObject({ width: 160, height: 120, framerate: 25 }))
+        for (const tag of toTags(fixture)) client.session.sendMedia(streamId, tag.typeId, tag.timestamp, tag.payload)
+        const base = `${server.base}/live/${codec}`
+        yield* Effect.promise(() => waitUntil("the first LL-HLS segment", async () => (await fetch(`${base}.m3u8`)).status === 200, 20_000, 200))
+        const multivariant = yield* Effect.promise(async () => (await fetch(`${base}.m3u8`)).text())
+        expect(multivariant).toMatch(codecs)
+        const probe = yield* Effect.promise(() => run("ffprobe", ["-v", "error", "-show_streams", "-of", "json", `${base}.m3u8`], 30_000))
+        const streams = (JSON.parse(probe.stdout) as { streams: Array<{ codec_type: string; codec_name: string; width: number }> }).streams
+        expect(streams.map((s) => `${s.codec_type}:${s.codec_name}:${s.width}`)).toEqual([`video:${ffprobeName}:160`])
+      }), 120_000)
+  }
 })
