@@ -22,6 +22,9 @@
             pkgs.curl
             # Test CAs and certificates for RTMPS and HTTPS.
             pkgs.openssl
+            # The cluster tests: a directory in Redis, nodes behind HAProxy in TCP mode.
+            pkgs.redis
+            pkgs.haproxy
             (pkgs.python3.withPackages (ps: [ ps.prometheus-client ]))
           ];
           shellHook = ''

@@ -14,6 +14,8 @@ import { HlsService } from "../hls/service.js"
 import { RecordService } from "../record/service.js"
 import { HttpServerLive } from "../http/server.js"
 import { RtmpServerLive } from "../rtmp/listener.js"
+import { Directory } from "../cluster/directory.js"
+import { EdgeLive } from "../cluster/edge.js"
 import { logOptions, normalizeArgv, type ServeOptions, serveOptions, toServerConfig } from "./options.js"
 import { type RelayFlags, relayOptions, seedRelayOptions, toRelayConfig } from "./relay-options.js"
 
@@ -27,7 +29,10 @@ const runServer = (options: ServeOptions & LogFlags & RelayFlags & AuthFlags, re
     const authorizer = yield* toAuthorizer(options)
     if (Option.isSome(config.logIoDir)) yield* Effect.logInfo(`Logging raw connection I/O to ${config.logIoDir.value}`)
     for (const line of describeRelays(relays)) yield* Effect.logInfo(`Relay: ${line}`)
-    const rtmp = RelaysLive(relays).pipe(Layer.provideMerge(RtmpServerLive))
+    // In a cluster the directory comes first (relays take leases from it), the edge after the relays.
+    const rtmp = Option.isSome(config.clusterRedis)
+      ? EdgeLive.pipe(Layer.provideMerge(RelaysLive(relays)), Layer.provideMerge(Directory.Default), Layer.provideMerge(RtmpServerLive))
+      : RelaysLive(relays).pipe(Layer.provideMerge(RtmpServerLive))
     const server = Option.isSome(config.recordDir) ? RecordService.Default.pipe(Layer.provideMerge(rtmp)) : rtmp
     const withHls = config.hls ? HlsService.Default.pipe(Layer.provideMerge(server)) : server
     const withHttp = config.http ? HttpServerLive.pipe(Layer.provideMerge(withHls)) : server

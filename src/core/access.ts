@@ -6,6 +6,7 @@
 import { Effect } from "effect"
 import type { LiveStream, PublisherInfo, StreamSubscriber } from "../media/stream.js"
 import { type AccessRequest, Authorization } from "./auth.js"
+import { StreamPlacement } from "./placement.js"
 import { StreamRegistry } from "./registry.js"
 
 export interface Publishing {
@@ -19,8 +20,12 @@ export class Access extends Effect.Service<Access>()("effect-rtmp/Access", {
   effect: Effect.gen(function* () {
     const registry = yield* StreamRegistry
     const auth = yield* Authorization
+    const placement = yield* StreamPlacement
 
-    const join = Effect.fnUntraced(function* (app: string, name: string, publisher: PublisherInfo) {
+    const join = Effect.fnUntraced(function* (app: string, name: string, publisher: PublisherInfo, claim = true) {
+      // In a cluster the stream is claimed for this node first (a copy pulled from its owner is not).
+      const policy = placement.current()
+      if (claim && policy !== undefined) yield* policy.claim(app, name, publisher.connectionId)
       const stream = yield* registry.publish(app, name, publisher)
       yield* Effect.addFinalizer(() => registry.unpublish(stream, publisher))
       return { stream, publisher, name } satisfies Publishing
@@ -36,14 +41,20 @@ export class Access extends Effect.Service<Access>()("effect-rtmp/Access", {
       return yield* join(request.app, grant.name, { connectionId: request.connectionId, credential: grant.credential, kick })
     })
 
-    /** A publisher the operator configured (a pull relay): no authorization, the registry's rules only. */
-    const publishTrusted = (app: string, name: string, publisher: PublisherInfo) => join(app, name, publisher)
+    /**
+     * A publisher the operator configured (a pull relay): no authorization, the registry's rules only.
+     * `claim: false` for a cluster edge's copy of a stream another node owns.
+     */
+    const publishTrusted = (app: string, name: string, publisher: PublisherInfo, options: { readonly claim?: boolean } = {}) =>
+      join(app, name, publisher, options.claim ?? true)
 
     /** Admits a viewer of any output: authorization, then membership of the stream until the scope closes. */
     const play = Effect.fn("Access.play")(function* (request: AccessRequest, viewer: StreamSubscriber) {
       yield* auth.play(request)
       const stream = yield* registry.play(request.app, request.name, viewer, request.connectionId)
       yield* Effect.addFinalizer(() => registry.leave(stream, viewer, request.connectionId))
+      const policy = placement.current()
+      if (policy !== undefined && !stream.isLive) yield* policy.remotePlay(request)
       return stream
     })
 

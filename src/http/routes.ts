@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { ServerConfig } from "../core/config.js"
 import { Connections } from "../core/connections.js"
+import { Directory } from "../cluster/directory.js"
 import { StreamRegistry } from "../core/registry.js"
 import { RecordService } from "../record/service.js"
 import { RelayHealth } from "../relay/health.js"
@@ -37,6 +38,7 @@ export const routes = Effect.gen(function* () {
   const connections = yield* Connections
   const relays = yield* Effect.serviceOption(RelayHealth)
   const recordings = yield* Effect.serviceOption(RecordService)
+  const directory = yield* Effect.serviceOption(Directory)
   const library = playerLibrary()
   const hlsJs = hlsLibrary()
   const cors = { "access-control-allow-origin": config.httpCors, "cache-control": "no-store" }
@@ -119,6 +121,19 @@ export const routes = Effect.gen(function* () {
       if (!sent) return json({ error: "the connection did not declare E-RTMP's Reconnect capability (send {\"force\": true} to ask anyway)" }, 409)
       yield* Effect.logInfo(`Connection ${connection.id} asked to reconnect${tcUrl === undefined ? "" : ` to ${String(tcUrl)}`}`)
       return json({ reconnectRequested: connection.id })
+    })),
+    HttpRouter.get("/api/v1/cluster", Effect.gen(function* () {
+      if (Option.isNone(directory)) return json({ enabled: false })
+      const d = directory.value
+      const [nodes, streams] = yield* Effect.all([d.nodes, d.listStreams]).pipe(
+        Effect.catchAll(() => Effect.succeed([[], []] as const))
+      )
+      return json({
+        enabled: true,
+        node: { id: d.self.id, advertise: d.self.advertise, state: d.state() },
+        nodes: nodes.map((n) => ({ id: n.id, advertise: n.advertise, startedAt: new Date(n.startedAt).toISOString() })),
+        streams
+      })
     })),
     HttpRouter.get("/api/v1/relays", Effect.gen(function* () {
       const reports = Option.isSome(relays) ? yield* relays.value.all : []

@@ -14,6 +14,7 @@ import { WebSocketServer } from "ws"
 import { Access } from "../core/access.js"
 import { ServerConfig } from "../core/config.js"
 import { Connections } from "../core/connections.js"
+import { StreamPlacement } from "../core/placement.js"
 import { ConnectionLimits } from "../core/limits.js"
 import { Authorization, open } from "../core/auth.js"
 import { parseFlvPath, serveHttpFlv, serveWsFlv } from "../flv/viewers.js"
@@ -36,6 +37,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
     const app = (yield* routes).pipe(Effect.tapDefect((defect) => Effect.logError("HTTP request failed with a defect", Cause.die(defect))))
     const handler = yield* NodeHttpServer.makeHandler(app)
     const hls = yield* Effect.serviceOption(HlsService)
+    const placement = yield* StreamPlacement
     const auth = yield* Authorization
     const media = yield* FiberSet.make()
     const runMedia = yield* FiberSet.runtime(media)<ServerConfig | Access | Connections>()
@@ -76,6 +78,8 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
       if (target === undefined) return false
       const packager = hls.value.packager(target.app, target.name)
       const notLive = () => {
+        // In a cluster the stream may live on another node: fetch it, the player's next reload finds it.
+        placement.current()?.remoteHls(target.app, target.name)
         response.writeHead(404, { "content-type": "text/plain; charset=utf-8", "access-control-allow-origin": config.httpCors })
         response.end(`${target.app}/${target.name} is not live\n`)
       }

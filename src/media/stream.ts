@@ -31,6 +31,8 @@ export interface PublisherInfo {
   readonly kick?: ((reason: string) => void) | undefined
   /** What the publisher proved to the authorizer; the same proof from a new connection takes over at once. */
   readonly credential?: string | undefined
+  /** A cluster edge's copy of a stream that node `origin` ingests (not pushed on, not claimed). */
+  readonly origin?: string | undefined
 }
 
 export class LiveStream {

@@ -20,6 +20,8 @@ export interface PullSpec {
   readonly remote: RtmpUrl
   readonly app: string
   readonly name: string
+  /** A cluster edge's pull of a stream node `origin` owns: published locally without a claim. */
+  readonly origin?: string
 }
 
 export interface RelaySettings {
@@ -99,8 +101,8 @@ export const pullAttempt = (spec: PullSpec, settings: RelaySettings) => (control
 
     const goLive = Effect.gen(function* () {
       yield* Deferred.await(firstMedia)
-      const publisher: PublisherInfo = { connectionId: spec.id }
-      const { stream } = yield* access.publishTrusted(spec.app, spec.name, publisher).pipe(
+      const publisher: PublisherInfo = { connectionId: spec.id, origin: spec.origin }
+      const { stream } = yield* access.publishTrusted(spec.app, spec.name, publisher, { claim: spec.origin === undefined }).pipe(
         Effect.mapError(
           (busy) => new RelayError({ reason: "LocalBusy", message: `${spec.app}/${spec.name} is already published by ${busy.publisher}` })
         )

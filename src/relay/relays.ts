@@ -3,7 +3,9 @@
  * pushes start when their source goes live (a local encoder or a pull) and stop when it unpublishes,
  * driven by the registry's lifecycle events.
  */
-import { Duration, Effect, FiberMap, Layer, Queue, type Schedule } from "effect"
+import { Duration, Effect, FiberMap, Layer, Option, Queue, type Schedule } from "effect"
+import { Directory } from "../cluster/directory.js"
+import { leased } from "../cluster/leases.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"
 import { StreamRegistry } from "../core/registry.js"
 import { defaultRelayTls, type RelayTls } from "./client.js"
@@ -43,6 +45,7 @@ const runRelays = (config: RelayConfig) =>
     const health = yield* RelayHealth
     const server = yield* ServerConfig
     const fibers = yield* FiberMap.make<string>()
+    const directory = yield* Effect.serviceOption(Directory)
     const settings: RelaySettings = {
       timeout: config.timeout,
       idleTimeout: config.idleTimeout,
@@ -55,11 +58,9 @@ const runRelays = (config: RelayConfig) =>
     for (const pull of config.pulls) {
       const spec: PullSpec = { id: pullId(pull.remote, pull.app, pull.name), ...pull }
       yield* Effect.logInfo(`Pulling ${redact(pull.remote)} into ${pull.app}/${pull.name}`)
-      yield* FiberMap.run(
-        fibers,
-        spec.id,
-        superviseRelay({ id: spec.id, remote: redact(spec.remote), policy: config.policy, attempt: pullAttempt(spec, settings) })
-      )
+      const relay = superviseRelay({ id: spec.id, remote: redact(spec.remote), policy: config.policy, attempt: pullAttempt(spec, settings) })
+      // In a cluster, a pull configured on several nodes runs on the one holding its lease.
+      yield* FiberMap.run(fibers, spec.id, Option.isSome(directory) ? leased(directory.value, spec.id, relay) : relay)
     }
 
     const pushes: Array<PushSpec> = config.pushes.map((push) => ({ id: pushId(push.app, push.name, push.remote), ...push }))
@@ -80,7 +81,7 @@ const runRelays = (config: RelayConfig) =>
     for (const spec of pushes) {
       yield* Effect.logInfo(`Pushing ${spec.app}/${spec.name} to ${redact(spec.remote)} whenever it is live`)
       const source = yield* registry.lookup(spec.app, spec.name)
-      if (source?.isLive) yield* startPush(spec)
+      if (source?.isLive && source.publisher?.origin === undefined) yield* startPush(spec)
       else yield* health.set(spec.id, redact(spec.remote), RelayStatus.Waiting({ reason: `${spec.app}/${spec.name} is not live` }))
     }
     if (pushes.length > 0) {
@@ -88,7 +89,11 @@ const runRelays = (config: RelayConfig) =>
         Effect.flatMap((event) => {
           if (event._tag !== "Published" && event._tag !== "Unpublished") return Effect.void
           const matching = pushes.filter((p) => p.app === event.app && p.name === event.name)
-          return Effect.forEach(matching, event._tag === "Published" ? startPush : stopPush, { discard: true })
+          if (event._tag === "Unpublished") return Effect.forEach(matching, stopPush, { discard: true })
+          // A cluster edge's copy is not pushed: the node that ingests the stream pushes it, once.
+          return registry.lookup(event.app, event.name).pipe(
+            Effect.flatMap((stream) => (stream?.publisher?.origin === undefined ? Effect.forEach(matching, startPush, { discard: true }) : Effect.void))
+          )
         }),
         Effect.forever,
         Effect.forkScoped

@@ -13,6 +13,7 @@ import { Connections } from "../core/connections.js"
 import { ConnectionLimits } from "../core/limits.js"
 import { ServerConfig } from "../core/config.js"
 import { handleConnection } from "./connection.js"
+import { StreamPlacement } from "../core/placement.js"
 import { StreamRegistry } from "../core/registry.js"
 import { secureContextOptions, TlsCertificates, type TlsError } from "../transport/tls.js"
 
@@ -187,15 +188,20 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
  * The stream core every input and output shares: the registry, access decisions and connection limits.
  * Needs a `ServerConfig` and an `Authorization` (e.g. `Auth.layer(Auth.open)`).
  */
-export const StreamCoreLive: Layer.Layer<StreamRegistry | Access | ConnectionLimits | Connections | TlsCertificates, TlsError, ServerConfig | Authorization> =
-  Layer.mergeAll(Access.Default, ConnectionLimits.Default, Connections.Default, TlsCertificates.Default).pipe(Layer.provideMerge(StreamRegistry.Default))
+export const StreamCoreLive: Layer.Layer<
+  StreamRegistry | Access | ConnectionLimits | Connections | TlsCertificates | StreamPlacement,
+  TlsError,
+  ServerConfig | Authorization
+> = Layer.mergeAll(Access.Default, ConnectionLimits.Default, Connections.Default, TlsCertificates.Default).pipe(
+  Layer.provideMerge(Layer.merge(StreamRegistry.Default, StreamPlacement.Default))
+)
 
 /**
  * The whole RTMP server: listener plus the stream core, with the registry also exposed for relays and
  * embedders. Needs a `ServerConfig` and an `Authorization` (e.g. `Auth.layer(Auth.open)`).
  */
 export const RtmpServerLive: Layer.Layer<
-  RtmpServer | StreamRegistry | Access | ConnectionLimits | Connections | TlsCertificates,
+  RtmpServer | StreamRegistry | Access | ConnectionLimits | Connections | TlsCertificates | StreamPlacement,
   ListenError | TlsError,
   ServerConfig | Authorization
 > =
