@@ -29,21 +29,30 @@ export interface NodeRecord {
 
 export type DirectoryState = "Ready" | "Degraded"
 
+/**
+ * `stream:` values are `node|epoch|credential digest`. Claimed when free, ours, its owner's node key is
+ * gone, or the new publisher proves the same credential (ARGV[5], non-empty) as the current one.
+ */
 const CLAIM = `
 local current = redis.call('GET', KEYS[1])
 if current then
-  local owner = string.match(current, '^([^|]*)')
-  if owner ~= ARGV[1] and redis.call('EXISTS', ARGV[4] .. owner) == 1 then return current end
+  local owner, _, digest = string.match(current, '^([^|]*)|([^|]*)|?(.*)$')
+  local same = ARGV[5] ~= '' and digest == ARGV[5]
+  if owner ~= ARGV[1] and not same and redis.call('EXISTS', ARGV[4] .. owner) == 1 then return current end
 end
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[5], 'PX', ARGV[3])
 return 'OK'`
 
+/** Compare (this node's `node|epoch|` prefix) and extend. */
 const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local current = redis.call('GET', KEYS[1])
+if current and string.sub(current, 1, string.len(ARGV[1])) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`
 
+/** Compare (prefix) and delete. */
 const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local current = redis.call('GET', KEYS[1])
+if current and string.sub(current, 1, string.len(ARGV[1])) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 
 const degradedGauge = Metric.gauge("cluster_directory_degraded", { description: "1 while this node cannot reach the cluster's Redis" })
@@ -65,9 +74,10 @@ export class Directory extends Effect.Service<Directory>()("effect-rtmp/Director
     const server = yield* Effect.serviceOption(RtmpServer)
     const port = Option.match(server, { onNone: () => config.port, onSome: (s) => s.address.port })
     const self: NodeRecord = { id: nodeId, advertise: advertisedUrl(config.advertise, config.host, port), epoch, startedAt: epoch }
-    const mine = `${nodeId}|${epoch}`
-    /** Streams this node claimed (key → still wanted), re-claimed after an outage. */
-    const claims = new Map<string, { readonly app: string; readonly name: string }>()
+    // Every value this node writes starts with this prefix; renewals and releases compare it.
+    const mine = `${nodeId}|${epoch}|`
+    /** Streams this node claimed, re-claimed after an outage; `lost` ends the local publisher when another node won. */
+    const claims = new Map<string, { readonly app: string; readonly name: string; readonly digest: string; readonly lost: (owner: string) => void }>()
     const runtime = yield* Effect.runtime<never>()
     const run = Runtime.runFork(runtime)
     let state: DirectoryState = "Degraded"
@@ -90,18 +100,26 @@ export class Directory extends Effect.Service<Directory>()("effect-rtmp/Director
       await client.sAdd(`${prefix}nodes`, nodeId)
     })
 
-    const claimKey = (app: string, name: string) =>
-      command("claim", () => client.eval(CLAIM, { keys: [streamKey(app, name)], arguments: [nodeId, String(epoch), String(ttl), `${prefix}node:`] })).pipe(
+    const claimKey = (app: string, name: string, digest: string) =>
+      command("claim", () => client.eval(CLAIM, { keys: [streamKey(app, name)], arguments: [nodeId, String(epoch), String(ttl), `${prefix}node:`, digest] })).pipe(
         Effect.map((answer) => (answer === "OK" ? undefined : String(answer).split("|")[0]))
       )
 
-    /** Re-claims every stream this node holds; a claim held by another live node wins (and is reported). */
+    /**
+     * Re-claims every stream this node holds whose claim is gone (expired while Redis was away); a claim
+     * another node holds now wins (it was taken over, or claimed during the outage), with a warning naming
+     * both nodes, and the local publisher is let go.
+     */
     const reconcile = Effect.gen(function* () {
       for (const [key, stream] of claims) {
-        const other = yield* claimKey(stream.app, stream.name)
+        const value = yield* command("lookup", () => client.get(key))
+        const holder = value === null ? undefined : (value.split("|")[0] ?? "")
+        if (holder === nodeId && value?.startsWith(mine) === true) continue
+        const other = holder === undefined ? yield* claimKey(stream.app, stream.name, stream.digest) : holder
         if (other !== undefined) {
           claims.delete(key)
-          yield* Effect.logWarning(`Cluster: ${stream.app}/${stream.name} is claimed by ${other} in Redis and also published on ${nodeId}; the claim in Redis wins`)
+          yield* Effect.logWarning(`Cluster: ${stream.app}/${stream.name} is claimed by ${other} in Redis and was published on ${nodeId}; the claim in Redis wins`)
+          stream.lost(other)
         }
       }
     })
@@ -157,15 +175,21 @@ export class Directory extends Effect.Service<Directory>()("effect-rtmp/Director
       self,
       state: () => state,
       ttl,
-      /** Claims `app/name` for this node until `release`; the id of the live node that owns it otherwise. Redis away: allowed (local publishes go on). */
-      claim: (app: string, name: string) =>
-        claimKey(app, name).pipe(
-          Effect.tap((other) => Effect.sync(() => (other === undefined ? void claims.set(streamKey(app, name), { app, name }) : undefined))),
+      /**
+       * Claims `app/name` for this node until `release`; the id of the live node that owns it otherwise.
+       * Redis away: allowed (local publishes go on). `lost` runs if another node wins the claim later.
+       */
+      claim: (app: string, name: string, credential: string | undefined, lost: (owner: string) => void) => {
+        const digest = credential === undefined ? "" : crypto.createHash("sha256").update(`${app}/${name}:${credential}`).digest("hex").slice(0, 32)
+        const entry = { app, name, digest, lost }
+        return claimKey(app, name, digest).pipe(
+          Effect.tap((other) => Effect.sync(() => (other === undefined ? void claims.set(streamKey(app, name), entry) : undefined))),
           Effect.catchAll((e) => {
-            claims.set(streamKey(app, name), { app, name }) // claimed when Redis comes back
+            claims.set(streamKey(app, name), entry) // claimed when Redis comes back
             return Effect.logWarning(`Cluster: publishing ${app}/${name} without a claim: ${e.message}`).pipe(Effect.as(undefined))
           })
-        ),
+        )
+      },
       release: (app: string, name: string) =>
         Effect.suspend(() => {
           claims.delete(streamKey(app, name))

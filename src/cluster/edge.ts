@@ -114,9 +114,14 @@ export const EdgeLive = Layer.scopedDiscard(
       })
 
     yield* placement.install({
-      claim: (app, name, connectionId) =>
+      claim: (app, name, connectionId, credential) =>
         Effect.gen(function* () {
-          const other = yield* directory.claim(app, name)
+          // Another node won the claim later (same credential, or Redis came back with its claim): our publisher goes.
+          const lost = (owner: string) =>
+            Runtime.runFork(runtime)(
+              registry.lookup(app, name).pipe(Effect.map((stream) => stream?.publisher?.kick?.(`${app}/${name} is now published on node ${owner}`)))
+            )
+          const other = yield* directory.claim(app, name, credential, lost)
           if (other !== undefined) return yield* new StreamBusy({ app, name, publisher: `node ${other}` })
           yield* Effect.addFinalizer(() => directory.release(app, name))
           yield* Effect.logDebug(`Cluster: ${app}/${name} claimed for ${directory.self.id} by ${connectionId}`)

@@ -25,7 +25,7 @@ export class Access extends Effect.Service<Access>()("effect-rtmp/Access", {
     const join = Effect.fnUntraced(function* (app: string, name: string, publisher: PublisherInfo, claim = true) {
       // In a cluster the stream is claimed for this node first (a copy pulled from its owner is not).
       const policy = placement.current()
-      if (claim && policy !== undefined) yield* policy.claim(app, name, publisher.connectionId)
+      if (claim && policy !== undefined) yield* policy.claim(app, name, publisher.connectionId, publisher.credential)
       const stream = yield* registry.publish(app, name, publisher)
       yield* Effect.addFinalizer(() => registry.unpublish(stream, publisher))
       return { stream, publisher, name } satisfies Publishing

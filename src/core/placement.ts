@@ -8,8 +8,12 @@ import type { AccessRequest, AuthDenied } from "./auth.js"
 import type { StreamBusy } from "./registry.js"
 
 export interface PlacementPolicy {
-  /** Before a local publish: claims the stream for this node until the scope closes; fails when another live node owns it. */
-  readonly claim: (app: string, name: string, connectionId: string) => Effect.Effect<void, StreamBusy, Scope.Scope>
+  /**
+   * Before a local publish: claims the stream for this node until the scope closes; fails when another
+   * live node owns it, unless the publisher proves the same credential (an encoder that reconnected
+   * through a load balancer to another node takes its stream over, as on one node).
+   */
+  readonly claim: (app: string, name: string, connectionId: string, credential: string | undefined) => Effect.Effect<void, StreamBusy, Scope.Scope>
   /** A play of a stream that is not live here: fetch it from the node that has it, or refuse fast (directory down). */
   readonly remotePlay: (request: AccessRequest) => Effect.Effect<void, AuthDenied>
   /** An LL-HLS request for a stream that is not live here (HLS viewers hold no connection, so they are counted by use). */

@@ -43,6 +43,10 @@ describe.runIf(redisAvailable())("cluster on Redis", () => {
     const [a, b] = await Promise.all([startNode("A", redis.url), startNode("B", redis.url)])
     publish(`rtmp://127.0.0.1:${a.rtmpPort}/live/show`, 40)
     await waitUntil("A owns live/show", async () => (await ownerOn(b, "live/show")) === "A", 15_000)
+    // A second publisher of the name, on another node, is refused like a local duplicate.
+    const duplicate = await publish(`rtmp://127.0.0.1:${b.rtmpPort}/live/show`, 5).done
+    expect(duplicate.code).not.toBe(0)
+    expect(b.output()).toMatch(/live\/show is already published by node A/)
     const viewers = [
       ...Array.from({ length: 5 }, () => play(`rtmp://127.0.0.1:${b.rtmpPort}/live/show`, 4)),
       ...Array.from({ length: 2 }, () => play(`http://127.0.0.1:${b.httpPort}/live/show.flv`, 4))
@@ -140,6 +144,22 @@ describe.runIf(redisAvailable())("cluster on Redis", () => {
     }, 15_000, 200)
     const remote = await play(`rtmp://127.0.0.1:${b.rtmpPort}/live/local`, 3).done
     expect(decodedFrames(remote.stdout)).toBeGreaterThan(40)
+  }, 120_000)
+
+  it("a publish for a stream another live node ingests is refused, unless it proves the same credential: then it takes over and the old node lets go", async () => {
+    const redis = await startRedis()
+    const keys = ["--publish-key", "k3y=cam"]
+    const [a, b] = await Promise.all([startNode("A", redis.url, keys), startNode("B", redis.url, keys)])
+    const first = publish(`rtmp://127.0.0.1:${a.rtmpPort}/live/k3y`, 60)
+    await waitUntil("A owns live/cam", async () => (await ownerOn(b, "live/cam")) === "A", 15_000)
+    first.process.kill("SIGSTOP") // a frozen encoder: its connection stays open
+    const again = publish(`rtmp://127.0.0.1:${b.rtmpPort}/live/k3y`, 60)
+    await waitUntil("B owns live/cam", async () => (await ownerOn(a, "live/cam")) === "B", 10_000, 200)
+    await waitUntil("A let its publisher go", () => a.output().includes("is now published on node B"), 10_000, 200)
+    first.process.kill("SIGCONT")
+    const viewer = await play(`rtmp://127.0.0.1:${a.rtmpPort}/live/cam`, 3).done // A is now an edge of B's stream
+    expect(decodedFrames(viewer.stdout)).toBeGreaterThan(40)
+    again.kill()
   }, 120_000)
 
   it.runIf(haproxyAvailable())("through HAProxy in TCP mode in front of two nodes: ffmpeg publishes and plays, whichever node each lands on", async () => {
