@@ -3,7 +3,8 @@
  * and an `Authorization` layer into your own Effect program, add `HttpServerLive` (HTTP-FLV, WS-FLV,
  * LL-HLS with `HlsService`, pages, API, metrics) and `RecordService`, subscribe to stream lifecycle events
  * through `StreamRegistry`, admit your own viewers (a `Viewer` over your `Sink`) through `Access`, or use
- * the sans-IO protocol codecs and the fMP4 muxer directly.
+ * the sans-IO protocol codecs and the fMP4 muxer directly. For a cluster, add `Directory.Default` (needs a
+ * `--cluster-redis` URL in the config) under `RelaysLive`, and `EdgeLive` over both.
  */
 export * as Amf0 from "./protocol/amf0.js"
 export * as ChunkReader from "./protocol/chunk-reader.js"
@@ -13,17 +14,23 @@ export * as Flv from "./protocol/flv.js"
 export * as Handshake from "./protocol/handshake.js"
 export * as Messages from "./protocol/messages.js"
 export * as Fmp4 from "./protocol/fmp4.js"
+export * as Ertmp from "./protocol/ertmp.js"
 export { ClientSession, defaultClientOptions, type ClientEvent, type ClientSessionOptions } from "./session/client-session.js"
 export { ServerSession, type ServerSessionHandler, type SessionRequest } from "./session/server-session.js"
 export { defineWireFormat, MediaFrame, TagType, type WireFormat } from "./media/frame.js"
 export { LiveStream, type PublisherInfo, type StreamSubscriber } from "./media/stream.js"
 export { Viewer, type Sink, type ViewerLimits } from "./media/viewer.js"
 export { Fmp4Muxer } from "./media/fmp4-muxer.js"
+export { TrackFilter, audioParts, videoParts, type TrackPart } from "./media/tracks.js"
 export * as Auth from "./core/auth.js"
 export { Authorization, AuthDenied, type AccessRequest, type Authorizer } from "./core/auth.js"
 export { Access, type Publishing } from "./core/access.js"
 export { ConfigError, defaults as serverDefaults, ServerConfig, type ServerConfigShape } from "./core/config.js"
 export { ConnectionLimits } from "./core/limits.js"
+export { StreamPlacement, type PlacementPolicy } from "./core/placement.js"
+export { TlsCertificates, TlsError, type TlsMaterial } from "./transport/tls.js"
+export { Directory, DirectoryError, type NodeRecord } from "./cluster/directory.js"
+export { EdgeLive } from "./cluster/edge.js"
 export { followLiveStreams, StreamBusy, StreamEvent, StreamRegistry, type StreamInfo } from "./core/registry.js"
 export { settings, type Setting } from "./core/settings.js"
 export { ConnectionClosed, handleConnection } from "./rtmp/connection.js"

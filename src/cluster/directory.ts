@@ -24,21 +24,27 @@ export interface NodeRecord {
   /** `rtmp://host:port` other nodes pull from. */
   readonly advertise: string
   readonly epoch: number
+  /** The epoch as text: what claims carry (Lua's number formatting cannot be trusted with 13 digits). */
+  readonly incarnation: string
   readonly startedAt: number
 }
 
 export type DirectoryState = "Ready" | "Degraded"
 
 /**
- * `stream:` values are `node|epoch|credential digest`. Claimed when free, ours, its owner's node key is
- * gone, or the new publisher proves the same credential (ARGV[5], non-empty) as the current one.
+ * `stream:` values are `node|epoch|credential digest`. Claimed when free, ours, its owner is gone (no node
+ * key, or a node key of a later incarnation: a node restarted under the same id), or the new publisher
+ * proves the same credential (ARGV[5], non-empty) as the current one.
  */
 const CLAIM = `
 local current = redis.call('GET', KEYS[1])
 if current then
-  local owner, _, digest = string.match(current, '^([^|]*)|([^|]*)|?(.*)$')
+  local owner, epoch, digest = string.match(current, '^([^|]*)|([^|]*)|?(.*)$')
   local same = ARGV[5] ~= '' and digest == ARGV[5]
-  if owner ~= ARGV[1] and not same and redis.call('EXISTS', ARGV[4] .. owner) == 1 then return current end
+  if owner ~= ARGV[1] and not same then
+    local node = redis.call('GET', ARGV[4] .. owner)
+    if node and cjson.decode(node).incarnation == epoch then return current end
+  end
 end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[5], 'PX', ARGV[3])
 return 'OK'`
@@ -73,7 +79,7 @@ export class Directory extends Effect.Service<Directory>()("effect-rtmp/Director
     // The port actually bound (a configured 0 picks one).
     const server = yield* Effect.serviceOption(RtmpServer)
     const port = Option.match(server, { onNone: () => config.port, onSome: (s) => s.address.port })
-    const self: NodeRecord = { id: nodeId, advertise: advertisedUrl(config.advertise, config.host, port), epoch, startedAt: epoch }
+    const self: NodeRecord = { id: nodeId, advertise: advertisedUrl(config.advertise, config.host, port), epoch, incarnation: String(epoch), startedAt: epoch }
     // Every value this node writes starts with this prefix; renewals and releases compare it.
     const mine = `${nodeId}|${epoch}|`
     /** Streams this node claimed, re-claimed after an outage; `lost` ends the local publisher when another node won. */
@@ -200,7 +206,10 @@ export class Directory extends Effect.Service<Directory>()("effect-rtmp/Director
         Effect.gen(function* () {
           const value = yield* command("lookup", () => client.get(streamKey(app, name)))
           if (value === null) return undefined
-          return yield* readNode(value.split("|")[0] ?? "")
+          const [owner = "", claimEpoch = ""] = value.split("|")
+          const node = yield* readNode(owner)
+          // A claim left by an earlier incarnation of the node is not an owner.
+          return node !== undefined && node.incarnation === claimEpoch ? node : undefined
         }),
       /** Every live node. */
       nodes: Effect.gen(function* () {
