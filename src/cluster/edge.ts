@@ -56,6 +56,7 @@ export const EdgeLive = Layer.scopedDiscard(
     }
     const policy = retryPolicy({ base: "300 millis", max: "3 seconds", maxAttempts: 0, jitter: true })
     const runtime = yield* Effect.runtime<never>()
+    const clock = yield* Effect.clock
     const services = yield* Effect.context<RelayHealth | Access>()
 
     /** One attempt: find the owner now, pull from it as a copy. */
@@ -127,6 +128,10 @@ export const EdgeLive = Layer.scopedDiscard(
           yield* Effect.logDebug(`Cluster: ${app}/${name} claimed for ${directory.self.id} by ${connectionId}`)
         }),
       remotePlay: (request) => remotePlay(request.app, request.name, request.query),
+      touch: (app, name) => {
+        const key = `${app}/${name}`
+        if (lastUse.has(key)) lastUse.set(key, clock.unsafeCurrentTimeMillis())
+      },
       remoteHls: (app, name) => {
         Runtime.runFork(runtime)(remotePlay(app, name, "").pipe(Effect.ignore))
       }

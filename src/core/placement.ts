@@ -18,6 +18,8 @@ export interface PlacementPolicy {
   readonly remotePlay: (request: AccessRequest) => Effect.Effect<void, AuthDenied>
   /** An LL-HLS request for a stream that is not live here (HLS viewers hold no connection, so they are counted by use). */
   readonly remoteHls: (app: string, name: string) => void
+  /** An LL-HLS playlist request for a live stream: keeps an edge pull of it in use (synchronous, cheap). */
+  readonly touch: (app: string, name: string) => void
 }
 
 export class StreamPlacement extends Effect.Service<StreamPlacement>()("effect-rtmp/StreamPlacement", {

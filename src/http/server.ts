@@ -87,6 +87,8 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
         notLive()
         return true
       }
+      // An edge's HLS viewers keep its pull of the stream in use (they hold no connection).
+      if (target.kind === "media") placement.current()?.touch(target.app, target.name)
       // Media URIs carry the per-publish id; with open access nothing needs asking either, so the hot path
       // of blocking reloads stays synchronous.
       if ((target.kind !== "multivariant" && target.kind !== "media") || auth === open) {

@@ -162,6 +162,19 @@ describe.runIf(redisAvailable())("cluster on Redis", () => {
     again.kill()
   }, 120_000)
 
+  it("LL-HLS on an edge: the first playlist request starts the pull, ffprobe reads the edge's playlist", async () => {
+    const redis = await startRedis()
+    const [a, b] = await Promise.all([startNode("A", redis.url, [], { hls: true }), startNode("B", redis.url, [], { hls: true })])
+    publish(`rtmp://127.0.0.1:${a.rtmpPort}/live/hls`, 40)
+    await waitUntil("A owns live/hls", async () => (await ownerOn(b, "live/hls")) === "A", 15_000)
+    const playlist = `http://127.0.0.1:${b.httpPort}/live/hls.m3u8`
+    await waitUntil("B serves the playlist", async () => (await fetch(playlist)).status === 200, 20_000, 250)
+    const probe = await start("ffprobe", ["-v", "error", "-show_streams", "-of", "json", playlist], 30_000).done
+    const streams = (JSON.parse(probe.stdout) as { streams: Array<{ codec_type: string }> }).streams.map((s) => s.codec_type).sort()
+    expect(streams).toEqual(["audio", "video"])
+    expect((await playersOf(a, "live/hls")).length).toBe(1)
+  }, 120_000)
+
   it.runIf(haproxyAvailable())("through HAProxy in TCP mode in front of two nodes: ffmpeg publishes and plays, whichever node each lands on", async () => {
     const redis = await startRedis()
     const [a, b] = await Promise.all([startNode("A", redis.url), startNode("B", redis.url)])

@@ -81,12 +81,12 @@ export interface ConnectionJson {
 }
 
 /** Starts a node of the cluster at `redisUrl` (short TTLs for tests) and waits until it listens and joined. */
-export const startNode = async (id: string, redisUrl: string | undefined, extra: ReadonlyArray<string> = []): Promise<Node> => {
+export const startNode = async (id: string, redisUrl: string | undefined, extra: ReadonlyArray<string> = [], options: { readonly hls?: boolean } = {}): Promise<Node> => {
   const [rtmpPort, httpPort] = [await freePort(), await freePort()]
   const cluster = redisUrl === undefined ? [] : ["--cluster-redis", redisUrl, "--node-id", id, "--cluster-ttl", "2", "--cluster-close-after", "2"]
   const child = spawn(
     "node",
-    [path.join(root, "dist/bin.js"), "--host", "127.0.0.1", "--port", String(rtmpPort), "--http-port", String(httpPort), "--no-hls", ...cluster, ...extra],
+    [path.join(root, "dist/bin.js"), "--host", "127.0.0.1", "--port", String(rtmpPort), "--http-port", String(httpPort), ...(options.hls === true ? [] : ["--no-hls"]), ...cluster, ...extra],
     { cwd: os.tmpdir(), stdio: ["ignore", "pipe", "pipe"] }
   )
   spawned.add(child)
