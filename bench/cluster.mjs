@@ -29,7 +29,7 @@ const freePort = () =>
   })
 
 fs.mkdirSync(work, { recursive: true })
-execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root })
+execFileSync("npm", ["run", "build"], { cwd: root })
 const sample = execFileSync(path.join(shared, "media/make-sample.sh"), [path.join(work, "sample-30s-2500k.flv"), "30", "2500"], { encoding: "utf8" }).trim().split("\n").pop()
 
 const redisPort = await freePort()
@@ -38,7 +38,7 @@ await sleep(300)
 
 const startNode = async (id) => {
   const [rtmpPort, httpPort] = [await freePort(), await freePort()]
-  const child = spawn("node", [path.join(root, "dist/bin.js"), "--host", "127.0.0.1", "--port", String(rtmpPort), "--http-port", String(httpPort), "--no-hls", "--log-level", "warning", "--cluster-redis", `redis://127.0.0.1:${redisPort}`, "--node-id", id], {
+  const child = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(rtmpPort), "--http-port", String(httpPort), "--no-hls", "--log-level", "warning", "--cluster-redis", `redis://127.0.0.1:${redisPort}`, "--node-id", id], {
     stdio: "ignore",
     env: { ...process.env, MALLOC_TRIM_THRESHOLD_: "1073741824" }
   })

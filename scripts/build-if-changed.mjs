@@ -13,9 +13,10 @@ const newest = (dir) =>
     return Math.max(latest, entry.isDirectory() ? newest(full) : fs.statSync(full).mtimeMs)
   }, 0)
 const inputs = Math.max(newest(path.join(root, "src")), ...["tsconfig.json", "tsconfig.build.json", "package-lock.json"].map((f) => fs.statSync(path.join(root, f)).mtimeMs))
-const built = fs.existsSync(stamp) && fs.existsSync(path.join(root, "dist", "bin.js")) ? fs.statSync(stamp).mtimeMs : 0
+const built = fs.existsSync(stamp) && fs.existsSync(path.join(root, "dist", "server.mjs")) ? fs.statSync(stamp).mtimeMs : 0
 if (built < inputs) {
   execFileSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", path.join(root, "tsconfig.build.json")], { stdio: "inherit" })
+  execFileSync(process.execPath, [path.join(root, "scripts", "bundle.mjs")], { stdio: "inherit" })
   // tsc leaves its build info alone when nothing changed; the stamp must still say "built now".
   const now = new Date()
   fs.utimesSync(stamp, now, now)

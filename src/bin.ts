@@ -2,7 +2,7 @@
 // Deep imports: the @effect/platform-node index also loads cluster, RPC and SQL support (~30 MiB RSS).
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { cli } from "./cli/main.js"
 
 cli(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true }))

@@ -4,7 +4,11 @@
  * where `ps` would show them.
  */
 import { HelpDoc, Options } from "@effect/cli"
-import { Config, Duration, Effect, Option, Redacted } from "effect"
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { ConfigError } from "../core/config.js"
 import { type Authorizer, httpCallback, keys, open, tokens } from "../core/auth.js"
 

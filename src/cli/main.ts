@@ -4,7 +4,12 @@
  * which serve with every `serve` flag and add one relay.
  */
 import { Command, Options, ValidationError } from "@effect/cli"
-import { Cause, Console, Effect, Layer, Logger, Option } from "effect"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
 import * as Auth from "../core/auth.js"
 import { type AuthFlags, authOptions, toAuthorizer } from "./auth-options.js"
 import { describeRelays, type RelayConfig, RelaysLive } from "../relay/relays.js"

@@ -3,7 +3,8 @@
  * so a flag, its default and its description cannot drift from the configuration.
  */
 import { type Command, Options } from "@effect/cli"
-import { Config, Duration } from "effect"
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
 import { flagName, mapSettings, type ServerConfigShape, type Setting, type SettingName } from "../core/settings.js"
 
 /** The flag of one setting, from its kind (see `core/settings.ts`): default, description, alias. */

@@ -3,7 +3,8 @@
  * timeouts, and the seed-compatible `pull`/`push` subcommand flags `-a -h -s -t`.
  */
 import { HelpDoc, Options } from "@effect/cli"
-import { Duration, Option } from "effect"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import { defaultRelayConfig, type RelayConfig } from "../relay/relays.js"
 import { retryPolicy } from "../relay/supervisor.js"

@@ -10,8 +10,14 @@
  * Redis away → `Degraded`: what is running keeps running; when Redis is back the node re-registers and
  * re-claims its streams (a conflicting claim in Redis wins, with a warning naming both nodes).
  */
-import { createClient } from "@redis/client"
-import { Clock, Data, Duration, Effect, Metric, Option, Runtime, Schedule } from "effect"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
 import * as crypto from "node:crypto"
 import { ServerConfig } from "../core/config.js"
 import { StreamRegistry } from "../core/registry.js"
@@ -88,6 +94,8 @@ export class Directory extends Effect.Service<Directory>()("effect-rtmp/Director
     const run = Runtime.runFork(runtime)
     let state: DirectoryState = "Degraded"
 
+    // Loaded only when the node is clustered: a single node does not pay for the Redis client at start.
+    const { createClient } = yield* Effect.promise(() => import("@redis/client"))
     const client = createClient({
       url,
       disableOfflineQueue: true,

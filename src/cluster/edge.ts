@@ -10,7 +10,12 @@
  * - it is kept `--cluster-close-after` after the last viewer left; a play in that window reuses it.
  * Redis away: plays of streams that are not local are refused at once with a clear reason.
  */
-import { Clock, Duration, Effect, FiberMap, Layer, Runtime } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberMap from "effect/FiberMap"
+import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
 import { Access } from "../core/access.js"
 import { AuthDenied } from "../core/auth.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"

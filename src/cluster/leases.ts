@@ -1,4 +1,6 @@
-import { Duration, Effect, FiberMap } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberMap from "effect/FiberMap"
 import type { Directory } from "./directory.js"
 
 /**

@@ -3,7 +3,7 @@
  * and leaves it when the caller's scope closes, whatever closes it. The RTMP connection, the HTTP and
  * WebSocket viewers and the relays all come through here, so the rules exist once.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { LiveStream, PublisherInfo, StreamSubscriber } from "../media/stream.js"
 import { type AccessRequest, Authorization } from "./auth.js"
 import { StreamPlacement } from "./placement.js"

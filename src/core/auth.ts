@@ -7,7 +7,13 @@
  * - `httpCallback`: like nginx-rtmp's on_publish/on_play — a 2xx answer allows, anything else or a
  *   timeout denies.
  */
-import { Clock, Context, Data, Duration, Effect, Layer, Redacted } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import { createHmac, timingSafeEqual } from "node:crypto"
 
 export class AuthDenied extends Data.TaggedError("AuthDenied")<{ readonly reason: string }> {}

@@ -3,7 +3,14 @@
  * environment (`RTMP_PORT`, `RTMP_GOP_CACHE`, …) through `Config`, or from a partial object by embedders,
  * checked once at start-up into a typed `ConfigError` that names the flag.
  */
-import { Config, ConfigProvider, Context, Data, Duration, Effect, Layer, Option } from "effect"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type { ViewerLimits } from "../media/viewer.js"
 import { envName, flagName, mapSettings, type ServerConfigShape, type Setting, type SettingName, settings } from "./settings.js"
 

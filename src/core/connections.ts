@@ -3,7 +3,7 @@
  * connection registers a live view of itself for as long as its scope lives; nothing is copied on the
  * media path (the API reads the counters when asked).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 export type ConnectionRole = "connecting" | "publisher" | "player" | "viewer"
 

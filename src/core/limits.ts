@@ -3,7 +3,7 @@
  * and `--max-connections-per-ip` from one address. Admission is synchronous so an accept handler can
  * refuse a socket before anything else runs.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { ServerConfig } from "./config.js"
 
 export interface Admission {

@@ -3,7 +3,8 @@
  * layer installs (the core stays free of Redis and of relays). Without one — a single node — nothing
  * changes: every publish is local and every play waits for a local publisher.
  */
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { AccessRequest, AuthDenied } from "./auth.js"
 import type { StreamBusy } from "./registry.js"
 

@@ -4,7 +4,14 @@
  * to. The streams themselves are plain objects (see `stream.ts`) so the media path never enters Effect.
  * Each check-then-act below runs synchronously after reading the Ref, so no other fiber interleaves.
  */
-import { Data, Duration, Effect, Metric, PubSub, Queue, Ref, type Scope } from "effect"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
 import { ServerConfig } from "./config.js"
 import { LiveStream, type PublisherInfo, type StreamSubscriber } from "../media/stream.js"
 

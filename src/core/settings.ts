@@ -4,7 +4,9 @@
  * command-line flags (the name in kebab case, through `@effect/cli`, in `cli/options.ts`), `--help`,
  * the defaults and the start-up checks are all derived from this table, so they cannot disagree.
  */
-import { Duration, Option, type Redacted } from "effect"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 
 interface Base<K extends string, A> {
   readonly kind: K

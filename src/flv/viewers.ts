@@ -6,7 +6,12 @@
  * per publisher read like RTMP. A viewer that comes before the publisher waits up to
  * `--http-wait-timeout`, without an answer yet, and gets 404 if the stream never goes live.
  */
-import { Deferred, Duration, Effect, Exit, Option, Schedule } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type * as http from "node:http"
 import type * as net from "node:net"
 import type { WebSocket, WebSocketServer } from "ws"

@@ -4,7 +4,9 @@
  * a republish, with a new init segment and a new per-publish URI prefix, and the discontinuity sequence
  * counts the publishing sessions, so players recover by themselves.
  */
-import { Duration, Effect, Option } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { ServerConfig } from "../core/config.js"
 import { followLiveStreams, StreamRegistry, streamKey } from "../core/registry.js"
 import { HlsPackager } from "./packager.js"

@@ -4,7 +4,9 @@
  * are read from the stream core's plain fields at scrape time, so the hot path pays nothing for them; the
  * connection counters come from Effect `Metric`s.
  */
-import { Effect, Metric, MetricState } from "effect"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricState from "effect/MetricState"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { ConnectionLimits } from "../core/limits.js"
 import { StreamRegistry } from "../core/registry.js"

@@ -4,8 +4,13 @@
  * behind the same Node server. Connections count against the shared connection limits, slow request
  * headers time out (`--http-header-timeout`), oversized ones get 431, unknown paths 404.
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Cause, Data, Duration, Effect, FiberSet, Option } from "effect"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as http from "node:http"
 import * as https from "node:https"
 import type * as net from "node:net"
@@ -22,7 +27,10 @@ import { parseHlsPath, serveHls } from "../hls/http.js"
 import { HlsService } from "../hls/service.js"
 import { describeListenFailure } from "../rtmp/listener.js"
 import { secureContextOptions, TlsCertificates } from "../transport/tls.js"
-import { routes } from "./routes.js"
+import type { routes } from "./routes.js"
+
+/** What the platform part (router, pages, API) needs from the server's context. */
+type RoutesContext = Effect.Effect.Context<typeof routes>
 
 export class HttpListenError extends Data.TaggedError("HttpListenError")<{ readonly message: string }> {}
 
@@ -33,9 +41,30 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
   scoped: Effect.gen(function* () {
     const config = yield* ServerConfig
     const limits = yield* ConnectionLimits
-    // A defect in a handler answers 500 (the platform's doing) and is logged here at Error, not at Debug.
-    const app = (yield* routes).pipe(Effect.tapDefect((defect) => Effect.logError("HTTP request failed with a defect", Cause.die(defect))))
-    const handler = yield* NodeHttpServer.makeHandler(app)
+    // The @effect/platform router (pages, API, metrics) is loaded with the first request that needs it:
+    // it and the modules it pulls in are a third of the start-up time, and media requests never use it.
+    // The runtime, not just the context: the logger and log level come along.
+    const runtime = yield* Effect.runtime<RoutesContext | ConnectionLimits>()
+    let platform: Promise<(incoming: http.IncomingMessage, response: http.ServerResponse) => void> | undefined
+    const loadPlatform = () =>
+      Runtime.runPromise(runtime)(
+        Effect.gen(function* () {
+          const [{ routes }, NodeHttpServer] = yield* Effect.promise(() => Promise.all([import("./routes.js"), import("@effect/platform-node/NodeHttpServer")]))
+          // A defect in a handler answers 500 (the platform's doing) and is logged here at Error, not at Debug.
+          const app = (yield* routes).pipe(Effect.tapDefect((defect) => Effect.logError("HTTP request failed with a defect", Cause.die(defect))))
+          return yield* NodeHttpServer.makeHandler(app)
+        })
+      )
+    const handler = (incoming: http.IncomingMessage, response: http.ServerResponse): void => {
+      platform ??= loadPlatform()
+      platform.then(
+        (handle) => handle(incoming, response),
+        (error: unknown) => {
+          response.writeHead(500, { "content-type": "text/plain" }).end("internal error\n")
+          Runtime.runFork(runtime)(Effect.logError(`HTTP router failed to load: ${String(error)}`))
+        }
+      )
+    }
     const hls = yield* Effect.serviceOption(HlsService)
     const placement = yield* StreamPlacement
     const auth = yield* Authorization

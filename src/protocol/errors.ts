@@ -1,4 +1,4 @@
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /**
  * Every protocol violation a peer can cause. The pure codecs throw these; the connection layer turns them

@@ -4,7 +4,10 @@
  * to `--on-record-done` when set. A recording that fails (full disk, unwritable directory) logs one
  * error line and stops; the stream goes on.
  */
-import { Duration, Effect, FiberSet, Option } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
 import { ServerConfig } from "../core/config.js"
 import { followLiveStreams, StreamRegistry, streamKey } from "../core/registry.js"
 import { type FinishedRecording, Recorder } from "./recorder.js"

@@ -9,7 +9,12 @@
  * with chain verification off — Node skips `checkServerIdentity` when the chain fails, so pinning a
  * self-signed origin cannot be done there.
  */
-import { Deferred, Duration, Effect, Exit, Queue, type Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import type { AmfValue } from "../protocol/amf0.js"

@@ -2,7 +2,11 @@
  * Honest relay health: each relay's state (waiting for its source, connecting, live, backing off,
  * stopped), readable at any time and logged on every transition with the remote URL, stream key redacted.
  */
-import { Data, Effect, Option, Stream, SubscriptionRef } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 
 export type RelayStatus = Data.TaggedEnum<{
   /** A push whose local source is not live. */

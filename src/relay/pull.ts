@@ -4,7 +4,10 @@
  * live with the first media and is unpublished when the attempt ends: the remote ended the stream,
  * dropped or refused the connection, or sent no media for the idle timeout.
  */
-import { Deferred, Duration, Effect, Exit } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { type AmfValue, AmfObject, encodeAll } from "../protocol/amf0.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { Access } from "../core/access.js"

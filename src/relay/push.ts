@@ -9,7 +9,10 @@
  * (or its own URL), republishes, keeps streaming on the old connection up to the next keyframe, moves
  * there, then unpublishes and closes the old connection.
  */
-import { Deferred, Effect, Exit, Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import { Access } from "../core/access.js"
 import { StreamRegistry } from "../core/registry.js"
 import { TrackFilter } from "../media/tracks.js"

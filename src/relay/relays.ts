@@ -3,7 +3,13 @@
  * pushes start when their source goes live (a local encoder or a pull) and stop when it unpublishes,
  * driven by the registry's lifecycle events.
  */
-import { Duration, Effect, FiberMap, Layer, Option, Queue, type Schedule } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberMap from "effect/FiberMap"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Schedule from "effect/Schedule"
 import { Directory } from "../cluster/directory.js"
 import { leased } from "../cluster/leases.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"

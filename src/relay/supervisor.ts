@@ -4,7 +4,14 @@
  * media for a while resets the schedule, so a relay that has worked for hours starts again from the
  * shortest delay. The schedule is a value, so tests and embedders choose their own.
  */
-import { Clock, Data, Duration, Effect, Schedule, ScheduleDecision, ScheduleIntervals, type Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleIntervals from "effect/ScheduleIntervals"
+import type * as Scope from "effect/Scope"
 import { RelayHealth, RelayStatus } from "./health.js"
 
 export class RelayError extends Data.TaggedError("RelayError")<{

@@ -5,7 +5,7 @@
  * never go on the wire: `#codecs=h264,aac` (what a push may send) and `#fingerprint=SHA256` (a pinned
  * TLS certificate). The seed's `-h ip[:port] -a app -s stream` flags map onto the same type.
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 export interface RtmpUrl {
   /** `rtmps://`: RTMP inside TLS. */

@@ -4,7 +4,16 @@
  * whatever ends it. Bytes are handled synchronously in the socket's `data` listener (sans-IO session);
  * decisions that need the registry run in the control fiber, one at a time, in order.
  */
-import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, Metric, Queue, Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
 import type * as net from "node:net"
 import { AmfObject, encodeAll } from "../protocol/amf0.js"
 import { Access } from "../core/access.js"

@@ -4,7 +4,13 @@
  * connection through its scope. Raw `node:net` is used for the sockets: it is faster than the platform
  * Socket and never hangs a write after a disconnect (see docs in effect-notes).
  */
-import { Data, Duration, Effect, FiberSet, Layer, Option, Schedule } from "effect"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import { Access } from "../core/access.js"

@@ -3,7 +3,9 @@
  * connection's scope closes. File names are built from the time and our own connection id only, never
  * from anything a client sent.
  */
-import { Data, Effect, Option } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 

@@ -5,7 +5,11 @@
  * (a half-written file, a key that does not match yet) keeps the certificate in use and logs why.
  * Listeners subscribe and call `setSecureContext`; connections already open keep their session.
  */
-import { Clock, Data, Effect, Option, Runtime } from "effect"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import type * as tls from "node:tls"

@@ -21,7 +21,7 @@ const root = path.resolve(import.meta.dirname, "../..")
 const spawnServer = async (args: ReadonlyArray<string>, cwd = root) => {
   // Several servers run at once in these tests: each gets a free HTTP port unless the test picks one.
   const httpPort = args.includes("--http-port") ? [] : ["--http-port", "0"]
-  const child = spawn("node", [path.join(root, "dist/bin.js"), ...args, ...httpPort], { cwd, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn("node", [path.join(root, "dist/server.mjs"), ...args, ...httpPort], { cwd, stdio: ["ignore", "pipe", "pipe"] })
   const state = { output: "" }
   child.stdout.on("data", (d: Buffer) => (state.output += d.toString()))
   child.stderr.on("data", (d: Buffer) => (state.output += d.toString()))
@@ -35,12 +35,12 @@ const spawnServer = async (args: ReadonlyArray<string>, cwd = root) => {
 
 describe("effect-rtmp command line", () => {
   it("builds", () => {
-    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "pipe" })
-    expect(fs.existsSync(path.join(root, "dist/bin.js"))).toBe(true)
+    execFileSync("npm", ["run", "build"], { cwd: root, stdio: "pipe" })
+    expect(fs.existsSync(path.join(root, "dist/server.mjs"))).toBe(true)
   }, 120_000)
 
   it("--help describes every flag", () => {
-    const help = execFileSync("node", ["dist/bin.js", "--help"], { cwd: root, encoding: "utf8" })
+    const help = execFileSync("node", ["dist/server.mjs", "--help"], { cwd: root, encoding: "utf8" })
     for (const flag of ["--host", "--port", "--log-io", "--chunk-size", "--gop-cache", "--no-gop-cache", "--log-level", "--player-queue-soft-bytes", "--handshake-timeout"]) {
       expect(help).toContain(flag)
     }
@@ -74,7 +74,7 @@ describe("effect-rtmp command line", () => {
 /** Runs the built CLI to its exit; what it printed on each stream and its exit code. */
 const runCli = (args: ReadonlyArray<string>) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn("node", [path.join(root, "dist/bin.js"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn("node", [path.join(root, "dist/server.mjs"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))

@@ -13,6 +13,7 @@ import * as path from "node:path"
 import { RecordService } from "../../src/record/service.js"
 import { RtmpServer } from "../../src/rtmp/listener.js"
 import { playAs } from "../support/client.js"
+import { buildCli } from "../support/cluster.js"
 import { waitUntil } from "../support/poll.js"
 import { ffmpegPublish, run } from "../support/processes.js"
 import { testServer } from "../support/server.js"
@@ -60,10 +61,12 @@ describe("recording", () => {
       }
     }), 120_000)
 
+  it("builds the CLI the next test runs", () => void buildCli(), 120_000)
+
   it("kill -9 of the server mid-recording: the file still plays up to its last fragment", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "record-kill-"))
     const port = 19_000 + Math.floor(Math.random() * 1000)
-    const server = spawn("node", [path.join(root, "dist/bin.js"), "--host", "127.0.0.1", "--port", String(port), "--http-port", "0", "--record", dir], { stdio: "ignore" })
+    const server = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", "0", "--record", dir], { stdio: "ignore" })
     try {
       await waitUntil("the server to listen", async () => (await run("bash", ["-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`], 2000)).code === 0, 20_000, 100)
       const publisher = ffmpegPublish(`rtmp://127.0.0.1:${port}/live/crash`, 30)

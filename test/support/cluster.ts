@@ -1,6 +1,6 @@
 /**
  * Cluster tests with real processes: a `redis-server` on a loopback port (killable with -9 and restartable on
- * the same port), effect-rtmp nodes from the built CLI (`dist/bin.js`), and HAProxy in TCP mode.
+ * the same port), effect-rtmp nodes from the built CLI (`dist/server.mjs`), and HAProxy in TCP mode.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -15,7 +15,7 @@ export const redisAvailable = (): boolean => fs.existsSync("/usr/bin/redis-serve
 export const haproxyAvailable = (): boolean => fs.existsSync("/usr/sbin/haproxy")
 
 /** Builds `dist/` once per test file (the CLI is what users run). */
-export const buildCli = () => execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "pipe" })
+export const buildCli = () => execFileSync("npm", ["run", "build"], { cwd: root, stdio: "pipe" })
 
 const spawned = new Set<ChildProcess>()
 /** Every process a test started, killed at the end whatever happened. */
@@ -86,7 +86,7 @@ export const startNode = async (id: string, redisUrl: string | undefined, extra:
   const cluster = redisUrl === undefined ? [] : ["--cluster-redis", redisUrl, "--node-id", id, "--cluster-ttl", "2", "--cluster-close-after", "2"]
   const child = spawn(
     "node",
-    [path.join(root, "dist/bin.js"), "--host", "127.0.0.1", "--port", String(rtmpPort), "--http-port", String(httpPort), ...(options.hls === true ? [] : ["--no-hls"]), ...cluster, ...extra],
+    [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(rtmpPort), "--http-port", String(httpPort), ...(options.hls === true ? [] : ["--no-hls"]), ...cluster, ...extra],
     { cwd: os.tmpdir(), stdio: ["ignore", "pipe", "pipe"] }
   )
   spawned.add(child)
