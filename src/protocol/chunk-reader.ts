@@ -128,9 +128,11 @@ export class ChunkReader {
         continue
       }
       if (state.received === 0 && state.payload === undefined) {
-        // Zero-copy fast path: the whole message is here, in one chunk.
+        // Fast path: the whole message is here, in one chunk. It is copied (small messages into Node's
+        // shared pool) rather than sliced: a slice kept in a GOP cache would keep the whole socket read
+        // buffer alive — measured: 33 → 16 MB of Buffers and −10 MiB RSS with 16 publishers.
         if (state.length <= this.chunkSize && end - pos >= state.length) {
-          const payload = input.subarray(pos, pos + state.length)
+          const payload = Buffer.from(input.subarray(pos, pos + state.length))
           pos += state.length
           this.current = undefined
           if (this.emit(state, payload, onMessage) === false) return this.consumed(pos)
