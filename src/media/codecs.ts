@@ -251,3 +251,28 @@ export const audioFrame = (payload: Uint8Array): CodedFrame | undefined => {
     return undefined
   }
 }
+
+export interface FlacStreamInfo {
+  readonly sampleRate: number
+  readonly channels: number
+  readonly bitsPerSample: number
+  readonly totalSamples: number
+}
+
+/**
+ * FLAC STREAMINFO (RFC 9639 §8.2) from an E-RTMP `fLaC` SequenceStart body: either `"fLaC"` followed by the
+ * STREAMINFO metadata block (header included), as the spec describes, or the bare 34-byte STREAMINFO that
+ * ffmpeg writes as extradata. Undefined when it is neither.
+ */
+export const flacStreamInfo = (body: Uint8Array): FlacStreamInfo | undefined => {
+  const magic = body.length >= 4 && body[0] === 0x66 && body[1] === 0x4c && body[2] === 0x61 && body[3] === 0x43
+  // After "fLaC": a 4-byte metadata block header (type 0 = STREAMINFO, length 34).
+  const info = magic ? ((body[4] ?? 0x7f) & 0x7f) === 0 ? body.subarray(8, 42) : undefined : body.subarray(0, 34)
+  if (info === undefined || info.length < 34) return undefined
+  const b = (i: number) => info[i] ?? 0
+  const sampleRate = (b(10) << 12) | (b(11) << 4) | (b(12) >>> 4)
+  const channels = ((b(12) >>> 1) & 0x07) + 1
+  const bitsPerSample = (((b(12) & 0x01) << 4) | (b(13) >>> 4)) + 1
+  const totalSamples = (b(13) & 0x0f) * 2 ** 32 + ((b(14) << 24) >>> 0) + (b(15) << 16) + (b(16) << 8) + b(17)
+  return sampleRate === 0 ? undefined : { sampleRate, channels, bitsPerSample, totalSamples }
+}

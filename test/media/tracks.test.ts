@@ -8,6 +8,7 @@ import { amfObject } from "../../src/protocol/amf0.js"
 import { type MediaFrame } from "../../src/media/frame.js"
 import { LiveStream } from "../../src/media/stream.js"
 import { audioParts, TrackFilter, videoParts } from "../../src/media/tracks.js"
+import { flacStreamInfo } from "../../src/media/codecs.js"
 import { type Sink, Viewer } from "../../src/media/viewer.js"
 import { readPeerCapabilities } from "../../src/rtmp/capabilities.js"
 
@@ -137,5 +138,21 @@ describe("the stream core per track", () => {
     stream.publishMedia(9, 0, b([0x93], "hvc1", HEVC_IDR))
     stream.publishMedia(8, 20, Buffer.from([0xaf, 1, 7]))
     expect(sink.frames.map((f) => `${f.typeId}:${f.codec}:${f.sequenceHeader ? "h" : "f"}`)).toEqual(["8:mp4a:h", "8:mp4a:f"])
+  })
+})
+
+describe("FLAC STREAMINFO", () => {
+  // 48 kHz, stereo, 16 bits, 96 000 samples: sample rate 0x0BB80 (20 bits), channels−1 = 1, bps−1 = 15.
+  const streamInfo = Buffer.from([
+    0x10, 0x00, 0x10, 0x00, 0x00, 0x00, 0x0e, 0x00, 0x1f, 0x40,
+    0x0b, 0xb8, 0x02, 0xf0, 0x00, 0x01, 0x77, 0x00,
+    ...Array.from({ length: 16 }, () => 0xaa)
+  ])
+  it("reads the bare STREAMINFO ffmpeg writes and the spec's \"fLaC\" + metadata block", () => {
+    const expected = { sampleRate: 48000, channels: 2, bitsPerSample: 16, totalSamples: 96000 }
+    expect(flacStreamInfo(streamInfo)).toEqual(expected)
+    expect(flacStreamInfo(Buffer.concat([Buffer.from("fLaC"), Buffer.from([0x80, 0, 0, 34]), streamInfo]))).toEqual(expected)
+    expect(flacStreamInfo(Buffer.concat([Buffer.from("fLaC"), Buffer.from([0x84, 0, 0, 34]), streamInfo]))).toBeUndefined()
+    expect(flacStreamInfo(Buffer.alloc(10))).toBeUndefined()
   })
 })
