@@ -46,7 +46,7 @@ describe.runIf(redisAvailable())("cluster on Redis", () => {
     // A second publisher of the name, on another node, is refused like a local duplicate.
     const duplicate = await publish(`rtmp://127.0.0.1:${b.rtmpPort}/live/show`, 5).done
     expect(duplicate.code).not.toBe(0)
-    expect(b.output()).toMatch(/live\/show is already published by node A/)
+    await waitUntil("B logs the refusal", () => /live\/show is already published by node A/.test(b.output()), 5_000, 50)
     const viewers = [
       ...Array.from({ length: 5 }, () => play(`rtmp://127.0.0.1:${b.rtmpPort}/live/show`, 4)),
       ...Array.from({ length: 2 }, () => play(`http://127.0.0.1:${b.httpPort}/live/show.flv`, 4))
@@ -136,7 +136,8 @@ describe.runIf(redisAvailable())("cluster on Redis", () => {
     const result = await refused.done
     expect(Date.now() - asked).toBeLessThan(5_000)
     expect(decodedFrames(result.stdout)).toBe(0)
-    expect(b.output()).toMatch(/cluster directory \(Redis\) is unavailable/)
+    // The node's log reaches us through a pipe, possibly after ffmpeg has exited.
+    await waitUntil("B logs why", () => /cluster directory \(Redis\) is unavailable/.test(b.output()), 5_000, 50)
     await redis.restart()
     await waitUntil("the directory repopulates", async () => {
       const cluster = await b.api<ClusterJson>("/api/v1/cluster")

@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+// Many publishers, one player each: an in-process load generator (real ffmpeg publishers cost too much CPU
+// to run 100 of them here). Each publisher replays the shared sample's FLV tags in real time over its own
+// RTMP connection (our client session, 4096-byte chunks, as ffmpeg sends); each stream has one in-process
+// player that counts bytes. The server's CPU and RSS over the hold come from /proc. Servers are started the
+// way run.mjs starts them (effect-rtmp from dist/server.mjs with LL-HLS off, nginx-rtmp and
+// node-media-server through ../shared/peers), one after another in one run.
+//
+// usage: node bench/publishers.mjs [--publishers 100] [--hold 15] [--servers "effect nginx nms"]
+import { execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+import { ClientHandshake } from "../dist/protocol/handshake.js"
+import { ClientSession, defaultClientOptions } from "../dist/session/client-session.js"
+import { holdWindow, sleep } from "./measure.mjs"
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
+const shared = path.resolve(root, "../shared")
+const work = process.env.RTMP_BENCH_DIR ?? "/tmp/rtmp-bench"
+const args = process.argv.slice(2)
+const flag = (name, fallback) => (args.indexOf(`--${name}`) >= 0 ? args[args.indexOf(`--${name}`) + 1] : fallback)
+const publishers = Number(flag("publishers", "100"))
+const hold = Number(flag("hold", "15"))
+const servers = flag("servers", "effect nginx nms").split(/\s+/).filter(Boolean)
+
+fs.mkdirSync(work, { recursive: true })
+const sample = execFileSync(path.join(shared, "media/make-sample.sh"), [path.join(work, "sample-30s-2500k.flv"), "30", "2500"], { encoding: "utf8" }).trim().split("\n").pop()
+
+/** The sample's tags: type, timestamp, body. */
+const readTags = (file) => {
+  const bytes = fs.readFileSync(file)
+  const tags = []
+  for (let at = 13; at + 11 <= bytes.length; ) {
+    const size = bytes.readUIntBE(at + 1, 3)
+    const timestamp = bytes.readUIntBE(at + 4, 3) | (bytes[at + 7] << 24)
+    tags.push({ type: bytes[at], timestamp, data: bytes.subarray(at + 11, at + 11 + size) })
+    at += 11 + size + 4
+  }
+  return tags
+}
+const tags = readTags(sample)
+const duration = tags.at(-1).timestamp + 40
+
+/** An RTMP connection through the handshake and connect; resolves with its session. */
+const connect = (port, onEvent) =>
+  new Promise((resolve, reject) => {
+    const socket = net.connect({ host: "127.0.0.1", port })
+    socket.setNoDelay(true)
+    const handshake = new ClientHandshake()
+    let session
+    socket.on("error", reject)
+    socket.on("connect", () => socket.write(handshake.start()))
+    socket.on("data", (bytes) => {
+      if (session !== undefined) return session.receive(bytes)
+      const step = handshake.receive(bytes)
+      if (step.send !== undefined) socket.write(step.send)
+      if (step._tag !== "Done") return
+      session = new ClientSession({ ...defaultClientOptions("live", `rtmp://127.0.0.1:${port}/live`), chunkSize: 4096 }, (b) => socket.write(b), (event) => {
+        if (event._tag === "Connected") session.createStream()
+        else if (event._tag === "StreamCreated") resolve({ socket, session, streamId: event.streamId })
+        else onEvent?.(event)
+      })
+      session.connect()
+      if (step.rest.length > 0) session.receive(step.rest)
+    })
+  })
+
+/** Replays the sample in real time, looped, with continuing timestamps. */
+const publisher = async (port, name) => {
+  const { socket, session, streamId } = await connect(port)
+  session.publish(streamId, name)
+  const started = performance.now()
+  let next = 0
+  let loop = 0
+  const timer = setInterval(() => {
+    const now = performance.now() - started
+    while (tags[next] !== undefined && loop * duration + tags[next].timestamp <= now) {
+      const tag = tags[next++]
+      if (tag.type === 8 || tag.type === 9) session.sendMedia(streamId, tag.type, loop * duration + tag.timestamp, tag.data)
+      if (next === tags.length) (next = 0), loop++
+    }
+  }, 10)
+  return { stop: () => (clearInterval(timer), socket.destroy()) }
+}
+
+const player = async (port, name) => {
+  const state = { bytes: 0 }
+  const { socket, session, streamId } = await connect(port)
+  socket.on("data", (b) => (state.bytes += b.length))
+  session.play(streamId, name)
+  return { state, stop: () => socket.destroy() }
+}
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+
+const startServer = async (name) => {
+  const port = await freePort()
+  if (name === "effect") {
+    const child = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", "0", "--no-hls", "--log-level", "warning"], {
+      stdio: "ignore",
+      env: { ...process.env, MALLOC_TRIM_THRESHOLD_: "1073741824" }
+    })
+    await sleep(1000)
+    return { port, pid: child.pid, stop: async () => child.kill("SIGKILL") }
+  }
+  const script = path.join(shared, "peers", name === "nginx" ? "nginx-rtmp.sh" : "nms.sh")
+  const dir = path.join(work, name)
+  const pid = Number(execFileSync(script, ["start", String(port), dir], { encoding: "utf8" }).trim().split("\n").pop())
+  await sleep(1000)
+  return { port, pid, stop: async () => void execFileSync(script, ["stop", dir], { stdio: "ignore" }) }
+}
+
+const results = []
+for (const name of servers) {
+  const server = await startServer(name)
+  const sources = []
+  const players = []
+  try {
+    for (let i = 0; i < publishers; i++) sources.push(await publisher(server.port, `p${i}`))
+    for (let i = 0; i < publishers; i++) players.push(await player(server.port, `p${i}`))
+    await sleep(4000)
+    const before = players.map((p) => p.state.bytes)
+    const window = await holdWindow(server.pid, hold)
+    const received = players.reduce((sum, p, i) => sum + p.state.bytes - before[i], 0)
+    const rate = fs.statSync(sample).size / 30
+    const keptUp = players.filter((p, i) => p.state.bytes - before[i] >= 0.9 * rate * window.seconds).length
+    results.push({ server: name, publishers, kept_up: keptUp, cpu_pct: (100 * window.cpu) / window.seconds, rss_mib: window.rssMax, mbit_out: (8 * received) / window.seconds / 1e6 })
+  } finally {
+    sources.forEach((s) => s.stop())
+    players.forEach((p) => p.stop())
+    await server.stop()
+    await sleep(1000)
+  }
+}
+console.log(JSON.stringify(results))
+console.log(["", `${publishers} publishers × 1 player each (${hold} s hold)`, "", "| server | players kept up | CPU % of a core | RSS MiB | Mbit/s out |", "|---|---|---|---|---|",
+  ...results.map((r) => `| ${r.server} | ${r.kept_up}/${r.publishers} | ${r.cpu_pct.toFixed(1)} | ${r.rss_mib.toFixed(0)} | ${r.mbit_out.toFixed(0)} |`)].join("\n"))
+process.exit(0)
