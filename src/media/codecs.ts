@@ -33,7 +33,6 @@ export interface CodedFrame {
 }
 
 const hex2 = (n: number) => n.toString(16).padStart(2, "0")
-const fourCc = (p: Uint8Array, at: number) => String.fromCharCode(p[at] ?? 0, p[at + 1] ?? 0, p[at + 2] ?? 0, p[at + 3] ?? 0)
 const si24 = (p: Uint8Array, at: number) => {
   const v = ((p[at] ?? 0) << 16) | ((p[at + 1] ?? 0) << 8) | (p[at + 2] ?? 0)
   return v & 0x800000 ? v - 0x1000000 : v
@@ -182,6 +181,15 @@ export const videoConfig = (payload: Uint8Array, hint: { width?: number; height?
   return undefined
 }
 
+/** The default track of an E-RTMP audio message (whatever its ModEx or multitrack framing), or undefined. */
+const exAudioTrack = (payload: Uint8Array) => {
+  try {
+    return parseExAudio(payload).tracks.find((t) => t.trackId === 0)
+  } catch {
+    return undefined
+  }
+}
+
 /** The default track of an E-RTMP video message (whatever its ModEx or multitrack framing), or undefined. */
 const exVideoTrack = (payload: Uint8Array) => {
   try {
@@ -196,9 +204,11 @@ const AAC_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000
 /** The audio decoder configuration in a sequence-header tag, or undefined for a codec we do not package. */
 export const audioConfig = (payload: Uint8Array): AudioConfig | undefined => {
   const format = (payload[0] ?? 0) >>> 4
-  const codec = format === 9 ? fourCc(payload, 1) : format
+  const track = format === 9 ? exAudioTrack(payload) : undefined
+  if (format === 9 && track === undefined) return undefined
+  const codec = track?.fourCc ?? format
   if (codec === 10 || codec === "mp4a") {
-    const asc = format === 9 ? payload.subarray(5) : payload.subarray(2)
+    const asc = track?.data ?? payload.subarray(2)
     let objectType = (asc[0] ?? 0) >>> 3
     let rateIndex = (((asc[0] ?? 0) & 0x07) << 1) | ((asc[1] ?? 0) >>> 7)
     let at = 9 // bit position after the sampling frequency index
@@ -214,7 +224,7 @@ export const audioConfig = (payload: Uint8Array): AudioConfig | undefined => {
     return { kind: "audio", codec: "mp4a", codecs: `mp4a.40.${objectType}`, sampleRate, channels, setup: { id: 2, kind: "audio", timescale: sampleRate, sampleEntry: mp4a(asc, channels, sampleRate) } }
   }
   if (codec === "Opus") {
-    const head = payload.subarray(5)
+    const head = track?.data ?? new Uint8Array()
     const entry = opus(head)
     const channels = head.length >= 10 ? (head[9] ?? 2) : 2
     return { kind: "audio", codec: "Opus", codecs: "opus", sampleRate: 48000, channels, setup: { id: 2, kind: "audio", timescale: 48000, sampleEntry: entry } }

@@ -140,6 +140,14 @@ const readModEx = (r: Reader, packetType: number, modExCode: number): { packetTy
   return { packetType: type, modEx }
 }
 
+/** After a Multitrack packet type: `multitrackType:UB4 | packetType:UB4` (the inner type must not be Multitrack again). */
+const readMultitrack = (r: Reader, packetType: number, multitrackCode: number): { multitrack: number | undefined; packetType: number } => {
+  if (packetType !== multitrackCode) return { multitrack: undefined, packetType }
+  const b = r.u8()
+  if ((b & 0x0f) === multitrackCode) throw new ErtmpError({ message: `${r.what}: a multitrack packet type must not be Multitrack` })
+  return { multitrack: b >> 4, packetType: b & 0x0f }
+}
+
 /** A track's payload: the composition time offset of CTS codecs' CodedFrames, then the data. */
 const readTrackData = (r: Reader, fourCc: string, trackId: number, packetType: number, data: Uint8Array): ExTrack => {
   if (packetType === ExVideoPacketType.CodedFrames && CTS_CODECS.has(fourCc)) {
@@ -176,19 +184,13 @@ export const parseExVideo = (payload: Uint8Array): ExVideoTag => {
   if ((b0 & 0x80) === 0) throw new ErtmpError({ message: "E-RTMP video: IsExHeader is not set" })
   const frameType = (b0 >> 4) & 0x07
   const resolved = readModEx(r, b0 & 0x0f, ExVideoPacketType.ModEx)
-  let packetType = resolved.packetType
+  const packetType = resolved.packetType
   if (packetType > ExVideoPacketType.ModEx) throw new ErtmpError({ message: `E-RTMP video: reserved VideoPacketType ${packetType}` })
   if (packetType !== ExVideoPacketType.Metadata && frameType === VIDEO_COMMAND_FRAME) {
     return { frameType, packetType, modEx: resolved.modEx, command: r.u8(), multitrack: undefined, tracks: [] }
   }
-  let multitrack: number | undefined
-  if (packetType === ExVideoPacketType.Multitrack) {
-    const b = r.u8()
-    multitrack = b >> 4
-    packetType = b & 0x0f
-    if (packetType === ExVideoPacketType.Multitrack) throw new ErtmpError({ message: "E-RTMP video: a multitrack packet type must not be Multitrack" })
-  }
-  return { frameType, packetType, modEx: resolved.modEx, command: undefined, multitrack, tracks: readTracks(r, multitrack, packetType, true) }
+  const { multitrack, packetType: inner } = readMultitrack(r, packetType, ExVideoPacketType.Multitrack)
+  return { frameType, packetType: inner, modEx: resolved.modEx, command: undefined, multitrack, tracks: readTracks(r, multitrack, inner, true) }
 }
 
 /** Parses an audio message whose soundFormat is 9 (ExHeader). */
@@ -197,14 +199,7 @@ export const parseExAudio = (payload: Uint8Array): ExAudioTag => {
   const b0 = r.u8()
   if (b0 >> 4 !== AUDIO_EX_HEADER) throw new ErtmpError({ message: "E-RTMP audio: soundFormat is not ExHeader (9)" })
   const resolved = readModEx(r, b0 & 0x0f, ExAudioPacketType.ModEx)
-  let packetType = resolved.packetType
-  let multitrack: number | undefined
-  if (packetType === ExAudioPacketType.Multitrack) {
-    const b = r.u8()
-    multitrack = b >> 4
-    packetType = b & 0x0f
-    if (packetType === ExAudioPacketType.Multitrack) throw new ErtmpError({ message: "E-RTMP audio: a multitrack packet type must not be Multitrack" })
-  }
+  const { multitrack, packetType } = readMultitrack(r, resolved.packetType, ExAudioPacketType.Multitrack)
   return { packetType, modEx: resolved.modEx, multitrack, tracks: readTracks(r, multitrack, packetType, false) }
 }
 
@@ -293,12 +288,11 @@ export const encodeExAudio = (tag: ExAudioTag): Buffer => {
  * A multitrack message split into one message per track (OneTrack layout, ModEx kept on each), so each
  * track can be cached and sent on its own. Messages with one track come back as they are.
  */
-export const splitVideoTracks = (payload: Uint8Array, tag: ExVideoTag): Array<{ readonly track: ExTrack; readonly payload: Uint8Array }> =>
+const splitTracks = <T extends { readonly multitrack: number | undefined; readonly tracks: ReadonlyArray<ExTrack> }>(payload: Uint8Array, tag: T, encode: (tag: T) => Buffer) =>
   tag.tracks.length <= 1 || tag.multitrack === undefined
     ? tag.tracks.map((track) => ({ track, payload }))
-    : tag.tracks.map((track) => ({ track, payload: encodeExVideo({ ...tag, multitrack: AvMultitrackType.OneTrack, tracks: [track] }) }))
+    : tag.tracks.map((track) => ({ track, payload: encode({ ...tag, multitrack: AvMultitrackType.OneTrack, tracks: [track] }) as Uint8Array }))
 
-export const splitAudioTracks = (payload: Uint8Array, tag: ExAudioTag): Array<{ readonly track: ExTrack; readonly payload: Uint8Array }> =>
-  tag.tracks.length <= 1 || tag.multitrack === undefined
-    ? tag.tracks.map((track) => ({ track, payload }))
-    : tag.tracks.map((track) => ({ track, payload: encodeExAudio({ ...tag, multitrack: AvMultitrackType.OneTrack, tracks: [track] }) }))
+export const splitVideoTracks = (payload: Uint8Array, tag: ExVideoTag) => splitTracks(payload, tag, encodeExVideo)
+
+export const splitAudioTracks = (payload: Uint8Array, tag: ExAudioTag) => splitTracks(payload, tag, encodeExAudio)

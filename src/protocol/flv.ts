@@ -5,31 +5,14 @@
  * `avc1`/`hvc1`/`av01`/`vp09`/`vp08`, `Opus`/`fLaC`/`mp4a`/…) are recognised; anything else passes through.
  */
 
+import { ExAudioPacketType, ExVideoPacketType, parseExAudio, parseExVideo } from "./ertmp.js"
+
 export const VideoCodec = { SorensonH263: 2, Screen: 3, VP6: 4, VP6Alpha: 5, Screen2: 6, AVC: 7, HEVC: 12 } as const
 export const AudioFormat = { MP3: 2, Nellymoser: 6, G711A: 7, G711U: 8, ExHeader: 9, AAC: 10, Speex: 11 } as const
 export const FrameType = { Key: 1, Inter: 2, DisposableInter: 3, Generated: 4, Command: 5 } as const
 
-/** E-RTMP VideoPacketType. */
-export const VideoPacketType = {
-  SequenceStart: 0,
-  CodedFrames: 1,
-  SequenceEnd: 2,
-  CodedFramesX: 3,
-  Metadata: 4,
-  MPEG2TSSequenceStart: 5,
-  Multitrack: 6,
-  ModEx: 7
-} as const
-
-/** E-RTMP AudioPacketType. */
-export const AudioPacketType = {
-  SequenceStart: 0,
-  CodedFrames: 1,
-  SequenceEnd: 2,
-  MultichannelConfig: 4,
-  Multitrack: 5,
-  ModEx: 7
-} as const
+/** E-RTMP packet types, defined with the E-RTMP codec (`ertmp.ts`). */
+export { ExAudioPacketType as AudioPacketType, ExVideoPacketType as VideoPacketType } from "./ertmp.js"
 
 export interface VideoTagInfo {
   /** A frame a decoder can start from (not a sequence header, not an end of sequence). */
@@ -49,9 +32,6 @@ export interface AudioTagInfo {
   readonly enhanced: boolean
 }
 
-const fourCC = (payload: Uint8Array, at: number): string =>
-  String.fromCharCode(payload[at] as number, payload[at + 1] as number, payload[at + 2] as number, payload[at + 3] as number)
-
 const si24 = (payload: Uint8Array, at: number): number => {
   const v = ((payload[at] as number) << 16) | ((payload[at + 1] as number) << 8) | (payload[at + 2] as number)
   return v & 0x800000 ? v - 0x1000000 : v
@@ -59,33 +39,29 @@ const si24 = (payload: Uint8Array, at: number): number => {
 
 const EMPTY_VIDEO: VideoTagInfo = { keyframe: false, sequenceHeader: false, codec: 0, enhanced: false, compositionTime: 0 }
 
+/** The default track of an E-RTMP message, read with the full v2 grammar (`ertmp.ts`); a malformed one says only "enhanced". */
+const exVideoInfo = (payload: Uint8Array): VideoTagInfo => {
+  try {
+    const tag = parseExVideo(payload)
+    const track = tag.tracks[0]
+    if (track === undefined) return { ...EMPTY_VIDEO, enhanced: true }
+    const coded = tag.packetType === ExVideoPacketType.CodedFrames || tag.packetType === ExVideoPacketType.CodedFramesX
+    return {
+      keyframe: coded && tag.frameType === FrameType.Key,
+      sequenceHeader: tag.packetType === ExVideoPacketType.SequenceStart || tag.packetType === ExVideoPacketType.MPEG2TSSequenceStart,
+      codec: track.fourCc,
+      enhanced: true,
+      compositionTime: track.compositionTime
+    }
+  } catch {
+    return { ...EMPTY_VIDEO, enhanced: true }
+  }
+}
+
 export const inspectVideo = (payload: Uint8Array): VideoTagInfo => {
   if (payload.length < 1) return EMPTY_VIDEO
   const b0 = payload[0] as number
-  if ((b0 & 0x80) !== 0) {
-    const frameType = (b0 >> 4) & 0x07
-    let packetType = b0 & 0x0f
-    let at = 1
-    if (packetType === VideoPacketType.ModEx) return { ...EMPTY_VIDEO, enhanced: true }
-    if (packetType === VideoPacketType.Multitrack) {
-      if (payload.length < 2) return { ...EMPTY_VIDEO, enhanced: true }
-      packetType = (payload[1] as number) & 0x0f
-      at = 2
-    }
-    if (payload.length < at + 4) return { ...EMPTY_VIDEO, enhanced: true }
-    const codec = fourCC(payload, at)
-    const sequenceHeader =
-      packetType === VideoPacketType.SequenceStart || packetType === VideoPacketType.MPEG2TSSequenceStart
-    const coded = packetType === VideoPacketType.CodedFrames || packetType === VideoPacketType.CodedFramesX
-    const hasCts = packetType === VideoPacketType.CodedFrames && (codec === "avc1" || codec === "hvc1")
-    return {
-      keyframe: coded && frameType === FrameType.Key,
-      sequenceHeader,
-      codec,
-      enhanced: true,
-      compositionTime: hasCts && payload.length >= at + 7 && at === 1 ? si24(payload, at + 4) : 0
-    }
-  }
+  if ((b0 & 0x80) !== 0) return exVideoInfo(payload)
   const frameType = b0 >> 4
   const codec = b0 & 0x0f
   if (codec === VideoCodec.AVC || codec === VideoCodec.HEVC) {
@@ -107,17 +83,12 @@ export const inspectAudio = (payload: Uint8Array): AudioTagInfo => {
   const b0 = payload[0] as number
   const format = b0 >> 4
   if (format === AudioFormat.ExHeader) {
-    let packetType = b0 & 0x0f
-    let at = 1
-    if (packetType === AudioPacketType.Multitrack && payload.length >= 2) {
-      packetType = (payload[1] as number) & 0x0f
-      at = 2
-    }
-    const codec = payload.length >= at + 4 ? fourCC(payload, at) : 0
-    return {
-      sequenceHeader: packetType === AudioPacketType.SequenceStart || packetType === AudioPacketType.MultichannelConfig,
-      codec,
-      enhanced: true
+    try {
+      const tag = parseExAudio(payload)
+      const sequenceHeader = tag.packetType === ExAudioPacketType.SequenceStart || tag.packetType === ExAudioPacketType.MultichannelConfig
+      return { sequenceHeader, codec: tag.tracks[0]?.fourCc ?? 0, enhanced: true }
+    } catch {
+      return { sequenceHeader: false, codec: 0, enhanced: true }
     }
   }
   return { sequenceHeader: format === AudioFormat.AAC && payload.length >= 2 && payload[1] === 0, codec: format, enhanced: false }
