@@ -74,13 +74,16 @@ export class Viewer implements StreamSubscriber {
    * request (RTMP's Play.Start), so nothing reaches it out of order in between. False again once closed.
    */
   private active = false
+  /** A sink to move to at the next cut point (see `moveTo`), and what to call once moved. */
+  private moving: { readonly sink: Sink; readonly moved: () => void } | undefined = undefined
   /** Frames skipped because this viewer could not keep up. */
   droppedFrames = 0
   /** Media frames handed to the sink. */
   framesOut = 0
 
   constructor(
-    readonly sink: Sink,
+    /** Where frames go; replaced only by `moveTo`. */
+    public sink: Sink,
     private readonly limits: ViewerLimits,
     /** The time in milliseconds; the server passes its Effect `Clock`. */
     private readonly now: () => number = Date.now
@@ -91,6 +94,15 @@ export class Viewer implements StreamSubscriber {
     if (this.closed) return
     this.active = true
     if (stream.isLive) this.joinLive(stream)
+  }
+
+  /**
+   * Moves this viewer to `next` without a gap or a duplicate (a push relay asked to reconnect): frames go to
+   * the current sink up to the next keyframe of the default track (any audio frame, for an audio-only
+   * stream); from there `next` gets metadata and decoder configurations first, then that frame and the rest.
+   */
+  moveTo(next: Sink, moved: () => void): void {
+    this.moving = { sink: next, moved }
   }
 
   /** Leaves for good: nothing more is written, whatever the stream does. */
@@ -222,6 +234,14 @@ export class Viewer implements StreamSubscriber {
       return
     }
     if (frame.track !== 0 && !this.trackStarted(frame)) return
+    if (this.moving !== undefined && frame.track === 0 && (stream.hasVideo ? frame.typeId === TagType.Video && frame.keyframe : frame.typeId === TagType.Audio)) {
+      const { sink, moved } = this.moving
+      this.moving = undefined
+      this.sink = sink
+      this.configs.clear() // the new connection has no decoder configuration yet
+      this.sendHeaders(stream, frame.timestamp)
+      moved()
+    }
     this.sink.write(frame)
     this.framesOut++
   }

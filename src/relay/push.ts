@@ -22,7 +22,6 @@ import { CapsEx } from "../protocol/ertmp.js"
 import { RtmpPublishSink } from "../rtmp/sinks.js"
 import { inBatch } from "../transport/write-batch.js"
 import { type ClientConnection, createStream, openClient } from "./client.js"
-import { HandoverSink } from "./handover-sink.js"
 import type { RelaySettings } from "./pull.js"
 import { type AttemptControl, RelayError } from "./supervisor.js"
 import { redact, resolveTcUrl, type RtmpUrl } from "./url.js"
@@ -92,8 +91,7 @@ export const pushAttempt = (spec: PushSpec, settings: RelaySettings) => (control
     let current = yield* publishTo(spec.remote)
     yield* Effect.addFinalizer(() => Scope.close(current.scope, Exit.void))
     const filter = spec.remote.codecs === undefined ? undefined : TrackFilter.only(spec.remote.codecs, true)
-    const sink = new HandoverSink(sinkFor(current), source, () => filter)
-    const pusher = new Viewer(sink, settings.viewerLimits, () => clock.unsafeCurrentTimeMillis())
+    const pusher = new Viewer(sinkFor(current), settings.viewerLimits, () => clock.unsafeCurrentTimeMillis())
     // `#codecs=h264,aac`: a destination that takes only these (a Twitch-like target never gets HEVC).
     pusher.filter = filter
     const stream = yield* access.playTrusted(spec.app, spec.name, pusher, spec.id)
@@ -109,7 +107,7 @@ export const pushAttempt = (spec: PushSpec, settings: RelaySettings) => (control
         yield* Effect.logInfo(`Push ${spec.id}: the remote asked us to reconnect; moving to ${redact(target)} at the next keyframe`)
         const next = yield* publishTo(target)
         const switched = yield* Deferred.make<void>()
-        sink.handOver(sinkFor(next), () => Deferred.unsafeDone(switched, Exit.void))
+        pusher.moveTo(sinkFor(next), () => Deferred.unsafeDone(switched, Exit.void))
         yield* Deferred.await(switched).pipe(
           Effect.timeoutFail({
             duration: settings.timeout,
