@@ -6,31 +6,16 @@
 //
 // usage: node bench/cluster.mjs [--viewers 400] [--hold 15]
 import { execFileSync, spawn } from "node:child_process"
-import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import { httpFlvFanout } from "./http-flv.mjs"
-import { sleep } from "./measure.mjs"
+import { flag, freePort, sharedSample, sleep } from "./measure.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
-const shared = path.resolve(root, "../shared")
-const work = process.env.RTMP_BENCH_DIR ?? "/tmp/rtmp-bench"
-const args = process.argv.slice(2)
-const flag = (name, fallback) => (args.indexOf(`--${name}`) >= 0 ? args[args.indexOf(`--${name}`) + 1] : fallback)
 const viewers = Number(flag("viewers", "400"))
 const hold = Number(flag("hold", "15"))
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-
-fs.mkdirSync(work, { recursive: true })
 execFileSync("npm", ["run", "build"], { cwd: root })
-const sample = execFileSync(path.join(shared, "media/make-sample.sh"), [path.join(work, "sample-30s-2500k.flv"), "30", "2500"], { encoding: "utf8" }).trim().split("\n").pop()
+const sample = sharedSample(30, 2500)
 
 const redisPort = await freePort()
 const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" })

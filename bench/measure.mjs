@@ -2,6 +2,38 @@
 // (CPU over it, RSS sampled every 250 ms), and percentiles.
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
+const shared = path.resolve(root, "../shared")
+/** Where benchmarks keep samples, peer installs and results. */
+export const work = process.env.RTMP_BENCH_DIR ?? "/tmp/rtmp-bench"
+
+/** `--name VALUE` from the command line, or `fallback`. */
+export const flag = (name, fallback) => {
+  const args = process.argv.slice(2)
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback
+}
+
+/** A free loopback TCP port. */
+export const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = s.address().port
+      s.close(() => resolve(port))
+    })
+  })
+
+/** The shared sample (`../shared/media/make-sample.sh`): made once, its path returned. */
+export const sharedSample = (seconds, kbps) => {
+  fs.mkdirSync(work, { recursive: true })
+  return execFileSync(path.join(shared, "media/make-sample.sh"), [path.join(work, `sample-${seconds}s-${kbps}k.flv`), String(seconds), String(kbps)], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .pop()
+}
 
 const CLK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim())
 

@@ -5,20 +5,17 @@
 // RSS deltas per connection, and heap vs Buffers from /metrics at each step.
 //
 // usage: node bench/memory.mjs [--connections 500] [--publishers 16]
-import { execFileSync, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as net from "node:net"
 import * as path from "node:path"
 import { ClientHandshake } from "../dist/protocol/handshake.js"
 import { ClientSession, defaultClientOptions } from "../dist/session/client-session.js"
-import { sleep, treeRssMiB } from "./measure.mjs"
+import { flag, sharedSample, sleep, treeRssMiB } from "./measure.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
-const shared = path.resolve(root, "../shared")
-const args = process.argv.slice(2)
-const flag = (name, fallback) => (args.indexOf(`--${name}`) >= 0 ? Number(args[args.indexOf(`--${name}`) + 1]) : fallback)
-const count = flag("connections", 500)
-const publishers = flag("publishers", 16)
-const sample = execFileSync(path.join(shared, "media/make-sample.sh"), ["/tmp/rtmp-bench/sample-30s-2500k.flv", "30", "2500"], { encoding: "utf8" }).trim().split("\n").pop()
+const count = Number(flag("connections", "500"))
+const publishers = Number(flag("publishers", "16"))
+const sample = sharedSample(30, 2500)
 
 const [port, httpPort] = [19700, 18700]
 const server = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--no-hls", "--log-level", "warning"], {

@@ -13,19 +13,15 @@ import * as net from "node:net"
 import * as path from "node:path"
 import { ClientHandshake } from "../dist/protocol/handshake.js"
 import { ClientSession, defaultClientOptions } from "../dist/session/client-session.js"
-import { holdWindow, sleep } from "./measure.mjs"
+import { flag, freePort, holdWindow, sharedSample, sleep, work } from "./measure.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const shared = path.resolve(root, "../shared")
-const work = process.env.RTMP_BENCH_DIR ?? "/tmp/rtmp-bench"
-const args = process.argv.slice(2)
-const flag = (name, fallback) => (args.indexOf(`--${name}`) >= 0 ? args[args.indexOf(`--${name}`) + 1] : fallback)
 const publishers = Number(flag("publishers", "100"))
 const hold = Number(flag("hold", "15"))
 const servers = flag("servers", "effect nginx nms").split(/\s+/).filter(Boolean)
 
-fs.mkdirSync(work, { recursive: true })
-const sample = execFileSync(path.join(shared, "media/make-sample.sh"), [path.join(work, "sample-30s-2500k.flv"), "30", "2500"], { encoding: "utf8" }).trim().split("\n").pop()
+const sample = sharedSample(30, 2500)
 
 /** The sample's tags: type, timestamp, body. */
 const readTags = (file) => {
@@ -91,14 +87,6 @@ const player = async (port, name) => {
   session.play(streamId, name)
   return { state, stop: () => socket.destroy() }
 }
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
 
 const startServer = async (name) => {
   const port = await freePort()

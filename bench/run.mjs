@@ -19,17 +19,11 @@ import * as net from "node:net"
 import * as path from "node:path"
 import { hlsFanout } from "./hls.mjs"
 import { httpFlvFanout } from "./http-flv.mjs"
-import { sleep, treeCpuSeconds } from "./measure.mjs"
+import { flag, freePort, sharedSample, sleep, treeCpuSeconds, work } from "./measure.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const shared = path.resolve(root, "../shared")
-const work = process.env.RTMP_BENCH_DIR ?? "/tmp/rtmp-bench"
-
 const args = process.argv.slice(2)
-const flag = (name, fallback) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback
-}
 const has = (name) => args.includes(`--${name}`)
 const playerCounts = flag("players", "1 100 400 1000").split(/\s+/).filter(Boolean).map(Number)
 const hold = Number(flag("hold", "20"))
@@ -44,14 +38,6 @@ fs.mkdirSync(work, { recursive: true })
 const log = (...parts) => process.stderr.write(`[bench] ${parts.join(" ")}\n`)
 
 const record = (entry) => fs.appendFileSync(out, JSON.stringify(entry) + "\n")
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = s.address().port
-      s.close(() => resolve(port))
-    })
-  })
 
 const waitForPort = async (port, timeoutMs = 20000) => {
   const deadline = Date.now() + timeoutMs
@@ -158,9 +144,7 @@ const decodeWhileLoaded = async (port, holdSeconds) => {
 log(`results → ${out}`)
 execFileSync(path.join(shared, "peers/install.sh"), { stdio: ["ignore", "ignore", "inherit"] })
 execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" })
-const sample = execFileSync(path.join(shared, "media/make-sample.sh"), [path.join(work, "sample-30s-2500k.flv"), "30", "2500"], {
-  encoding: "utf8"
-}).trim()
+const sample = sharedSample(30, 2500)
 
 const rotate = (list, by) => list.map((_, i) => list[(i + by) % list.length])
 let step = 0
@@ -195,9 +179,7 @@ if (!has("no-latency")) {
 }
 if (!has("no-ingest")) {
   const mbps = 50
-  const highRate = execFileSync(path.join(shared, "media/make-sample.sh"), [path.join(work, "sample-20s-50000k.flv"), "20", String(mbps * 1000)], {
-    encoding: "utf8"
-  }).trim()
+  const highRate = sharedSample(20, mbps * 1000)
   const actualMbps = (fs.statSync(highRate).size * 8) / 20 / 1e6
   for (const name of rotate(servers, step++)) {
     log(`ingest ${name} at ${actualMbps.toFixed(1)} Mbit/s`)

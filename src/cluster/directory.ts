@@ -20,7 +20,6 @@ import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as crypto from "node:crypto"
 import { ServerConfig } from "../core/config.js"
-import { StreamRegistry } from "../core/registry.js"
 import { RtmpServer } from "../rtmp/listener.js"
 
 export class DirectoryError extends Data.TaggedError("DirectoryError")<{ readonly message: string }> {}
@@ -76,7 +75,6 @@ const advertisedUrl = (configured: Option.Option<string>, host: string, port: nu
 export class Directory extends Effect.Service<Directory>()("effect-rtmp/Directory", {
   scoped: Effect.gen(function* () {
     const config = yield* ServerConfig
-    const registry = yield* StreamRegistry
     const url = Option.getOrElse(config.clusterRedis, () => "")
     const prefix = `ertmp:${config.clusterName}:`
     const nodeId = Option.getOrElse(config.nodeId, () => `node-${crypto.randomBytes(4).toString("hex")}`)
@@ -243,8 +241,7 @@ export class Directory extends Effect.Service<Directory>()("effect-rtmp/Director
           if ((await client.eval(RENEW, { keys: [key], arguments: [mine, String(ttl)] })) === 1) return true
           return (await client.set(key, mine, { NX: true, PX: ttl })) === "OK"
         }),
-      unlease: (id: string) => command("unlease", () => client.eval(RELEASE, { keys: [`${prefix}relay:${id}`], arguments: [mine] })).pipe(Effect.ignore),
-      registry
+      unlease: (id: string) => command("unlease", () => client.eval(RELEASE, { keys: [`${prefix}relay:${id}`], arguments: [mine] })).pipe(Effect.ignore)
     } as const
   })
 }) {}

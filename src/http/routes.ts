@@ -13,7 +13,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { ServerConfig } from "../core/config.js"
-import { Connections } from "../core/connections.js"
+import { type ConnectionView, Connections } from "../core/connections.js"
 import { Directory } from "../cluster/directory.js"
 import { StreamRegistry } from "../core/registry.js"
 import { RecordService } from "../record/service.js"
@@ -64,6 +64,17 @@ export const routes = Effect.gen(function* () {
     })
   })
 
+  /** A write endpoint on `/api/v1/connections/:id`: the Bearer token, then the connection, then `handle`. */
+  const onConnection = <E, R>(handle: (connection: ConnectionView) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+    Effect.gen(function* () {
+      if (!(yield* authorized)) {
+        return json({ error: Option.isNone(config.apiToken) ? "write endpoints are off: start the server with --api-token" : "a valid Bearer token is required" }, 401)
+      }
+      const { id } = yield* HttpRouter.params
+      const connection = yield* connections.get(id ?? "")
+      return connection === undefined ? notFound("connection") : yield* handle(connection)
+    })
+
   return HttpRouter.empty.pipe(
     HttpRouter.get("/healthz", Effect.succeed(HttpServerResponse.text("ok\n"))),
     HttpRouter.get("/metrics", Effect.map(renderMetrics, (text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))),
@@ -95,24 +106,12 @@ export const routes = Effect.gen(function* () {
         }))
       })
     })),
-    HttpRouter.del("/api/v1/connections/:id", Effect.gen(function* () {
-      if (!(yield* authorized)) {
-        return json({ error: Option.isNone(config.apiToken) ? "write endpoints are off: start the server with --api-token" : "a valid Bearer token is required" }, 401)
-      }
-      const { id } = yield* HttpRouter.params
-      const connection = yield* connections.get(id ?? "")
-      if (connection === undefined) return notFound("connection")
+    HttpRouter.del("/api/v1/connections/:id", onConnection((connection) => Effect.gen(function* () {
       connection.kick("closed through the API")
       yield* Effect.logInfo(`Connection ${connection.id} closed through the API`)
       return json({ closed: connection.id })
-    })),
-    HttpRouter.post("/api/v1/connections/:id/reconnect", Effect.gen(function* () {
-      if (!(yield* authorized)) {
-        return json({ error: Option.isNone(config.apiToken) ? "write endpoints are off: start the server with --api-token" : "a valid Bearer token is required" }, 401)
-      }
-      const { id } = yield* HttpRouter.params
-      const connection = yield* connections.get(id ?? "")
-      if (connection === undefined) return notFound("connection")
+    }))),
+    HttpRouter.post("/api/v1/connections/:id/reconnect", onConnection((connection) => Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       const body: unknown = yield* request.json.pipe(Effect.orElseSucceed(() => ({})))
       const field = (name: string) => (typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined)
@@ -123,7 +122,7 @@ export const routes = Effect.gen(function* () {
       if (!sent) return json({ error: "the connection did not declare E-RTMP's Reconnect capability (send {\"force\": true} to ask anyway)" }, 409)
       yield* Effect.logInfo(`Connection ${connection.id} asked to reconnect${tcUrl === undefined ? "" : ` to ${String(tcUrl)}`}`)
       return json({ reconnectRequested: connection.id })
-    })),
+    }))),
     HttpRouter.get("/api/v1/cluster", Effect.gen(function* () {
       if (Option.isNone(directory)) return json({ enabled: false })
       const d = directory.value

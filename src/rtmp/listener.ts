@@ -114,10 +114,7 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
       const id = `c${++nextId}`
       if (admit(socket, id)) runConnection(handleConnection(socket, id))
     })
-    const stopAccepting = (server: net.Server) =>
-      Effect.gen(function* () {
-        yield* close(server).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
-      }).pipe(Effect.forkDaemon, Effect.asVoid)
+    const stopAccepting = (server: net.Server) => close(server).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore, Effect.forkDaemon, Effect.asVoid)
     const address = yield* Effect.acquireRelease(listen(plain, config.host, config.port), () =>
       Effect.logInfo("Shutting down: no longer accepting connections").pipe(Effect.zipRight(stopAccepting(plain)))
     )

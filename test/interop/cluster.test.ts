@@ -4,13 +4,12 @@
  * TTLs are 2 s and the close-after delay 2 s, so failover happens within a few seconds.
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
-import { decodedFrames, decoderErrors, ffmpegPublish, type Running, start } from "../support/processes.js"
+import { decodedFrames, decoderErrors, ffmpegPlay, ffmpegPublish, type Running, start } from "../support/processes.js"
 import { isMedia, isStatus, playAs, type TestClient } from "../support/client.js"
 import { waitUntil } from "../support/poll.js"
 import { buildCli, type Node, killAll, playersOf, redisAvailable, haproxyAvailable, startHaProxy, startNode, startRedis } from "../support/cluster.js"
 
-const play = (url: string, seconds: number) =>
-  start("ffmpeg", ["-hide_banner", "-nostdin", "-v", "info", "-i", url, "-t", String(seconds), "-progress", "pipe:1", "-f", "null", "-"], 60_000)
+const play = (url: string, seconds: number) => ffmpegPlay(url, 60_000, { output: ["-t", String(seconds)] })
 
 interface ClusterJson {
   readonly node: { readonly id: string; readonly state: string }

@@ -13,7 +13,7 @@ import * as path from "node:path"
 import { amfObject } from "../../src/protocol/amf0.js"
 import { CHROMIUM, launchChromium } from "../support/browser.js"
 import { publishAs } from "../support/client.js"
-import { encodeFixture, toTags } from "../support/ertmp-fixtures.js"
+import { encodeFixture, opusHeadFromDops, toTags } from "../support/ertmp-fixtures.js"
 import { readFragmentedMp4 } from "../support/mp4-reader.js"
 import { waitUntil } from "../support/poll.js"
 import { run } from "../support/processes.js"
@@ -86,16 +86,7 @@ describe.runIf(CHROMIUM !== undefined)("Enhanced RTMP codecs → LL-HLS", () => 
       expect(encoded.code).toBe(0)
       const track = readFragmentedMp4(fs.readFileSync(file), 28) // AudioSampleEntry fields before dOps
       expect(track.codec).toBe("Opus")
-      // dOps (big-endian) → the OpusHead E-RTMP carries (little-endian, RFC 7845 §5.1).
-      const dOps = track.config
-      const head = Buffer.alloc(19)
-      head.write("OpusHead", 0, "latin1")
-      head[8] = 1
-      head[9] = dOps[1] ?? 2
-      head.writeUInt16LE(dOps.readUInt16BE(2), 10)
-      head.writeUInt32LE(dOps.readUInt32BE(4), 12)
-      head.writeInt16LE(dOps.readInt16BE(8), 16)
-      head[18] = dOps[10] ?? 0
+      const head = opusHeadFromDops(track.config) // the OpusHead E-RTMP carries
       const opus = Buffer.from("Opus")
       const server = yield* startHttpServer()
       const { client, streamId } = yield* Effect.promise(() => publishAs(server.rtmpPort, "opus"))

@@ -18,7 +18,7 @@ import { Fmp4Muxer } from "../../src/media/fmp4-muxer.js"
 import { isMedia, playAs, publishAs, type TestClient } from "../support/client.js"
 import { av1Obus, encodeFixture, type FixtureCodec, frameMd5s, hevcAnnexB, type Tag, toTags, vp9Ivf } from "../support/ertmp-fixtures.js"
 import { waitUntil } from "../support/poll.js"
-import { decodedFrames, decoderErrors, start } from "../support/processes.js"
+import { decodedFrames, decoderErrors, ffmpegPlay } from "../support/processes.js"
 import { startServer } from "../support/server.js"
 
 const ERTMP_PLAYER: ReadonlyArray<readonly [string, AmfValue]> = [
@@ -133,7 +133,7 @@ describe("Enhanced RTMP end to end", () => {
       const result = yield* Effect.promise(async () => {
         const enhanced = await playAs(server.port, "multi", ERTMP_PLAYER)
         const legacy = await playAs(server.port, "multi")
-        const ffmpeg = start("ffmpeg", ["-hide_banner", "-nostdin", "-v", "info", "-i", `rtmp://127.0.0.1:${server.port}/live/multi`, "-map", "0", "-progress", "pipe:1", "-f", "null", "-"], 60_000)
+        const ffmpeg = ffmpegPlay(`rtmp://127.0.0.1:${server.port}/live/multi`, 60_000, { output: ["-map", "0"] })
         await waitUntil("three players waiting", async () => ((await Effect.runPromise(server.registry.lookup("live", "multi")))?.players.size ?? 0) >= 3, 20_000)
         const publisher = await publishAll(server.port, "multi", all)
         await waitUntil("every tag at the multitrack player", () => media(enhanced).length >= all.length, 20_000)

@@ -14,7 +14,7 @@ import { makeTestCa, type TestCa } from "../support/certs.js"
 import { isMedia, playAs, syntheticPublisher } from "../support/client.js"
 import { freePort, makeNginx, nginxAvailable } from "../support/nginx.js"
 import { eventually, waitUntil } from "../support/poll.js"
-import { decodedFrames, decoderErrors, FPS, ffmpegPublish, sleep, start } from "../support/processes.js"
+import { decodedFrames, decoderErrors, FPS, ffmpegPlay, ffmpegPublish, sleep } from "../support/processes.js"
 import { startHttpServer, startServer } from "../support/server.js"
 import { presentedFingerprint, startTlsProxy } from "../support/tls-proxy.js"
 
@@ -23,13 +23,6 @@ beforeAll(() => {
   ca = makeTestCa()
 })
 afterAll(() => ca.cleanup())
-
-const ffmpegPlayTls = (url: string, timeoutMs: number, caFile: string) =>
-  start(
-    "ffmpeg",
-    ["-hide_banner", "-nostdin", "-v", "info", "-tls_verify", "1", "-ca_file", caFile, "-i", url, "-progress", "pipe:1", "-f", "null", "-"],
-    timeoutMs
-  )
 
 const httpsGet = (port: number, pathname: string, caFile: string) =>
   new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -52,7 +45,7 @@ describe("RTMPS", () => {
       const result = yield* Effect.promise(async () => {
         const publisher = ffmpegPublish(`rtmps://localhost:${server.rtmpsPort}/live/secure`, seconds, ["-tls_verify", "1", "-ca_file", ca.caCert])
         await waitUntil("the stream is live", () => server.registry.streams.pipe(Effect.runSync).some((s) => s.name === "secure" && s.isLive), 20_000)
-        const player = ffmpegPlayTls(`rtmps://localhost:${server.rtmpsPort}/live/secure`, 60_000, ca.caCert)
+        const player = ffmpegPlay(`rtmps://localhost:${server.rtmpsPort}/live/secure`, 60_000, { input: ["-tls_verify", "1", "-ca_file", ca.caCert] })
         const published = await publisher.done
         return { published, played: await player.done }
       })
@@ -98,7 +91,7 @@ describe("RTMPS", () => {
       const played = yield* Effect.promise(async () => {
         const publisher = ffmpegPublish(`rtmp://127.0.0.1:${origin.port}/live/src`, seconds)
         await waitUntil("the round trip is live", () => origin.registry.streams.pipe(Effect.runSync).some((s) => s.name === "back" && s.isLive), 20_000)
-        const player = start("ffmpeg", ["-hide_banner", "-nostdin", "-i", `rtmp://127.0.0.1:${origin.port}/live/back`, "-progress", "pipe:1", "-f", "null", "-"], 60_000)
+        const player = ffmpegPlay(`rtmp://127.0.0.1:${origin.port}/live/back`, 60_000)
         await publisher.done
         return player.done
       })
@@ -121,7 +114,7 @@ describe("RTMPS", () => {
         const publisher = ffmpegPublish(`rtmp://127.0.0.1:${server.port}/live/src`, seconds)
         await waitUntil("the push is live", async () => (await Effect.runPromise(server.health.all)).some((r) => r.status._tag === "Live"), 20_000)
         await sleep(300)
-        const player = start("ffmpeg", ["-hide_banner", "-nostdin", "-i", `rtmp://127.0.0.1:${nginx.port}/live/pushed`, "-progress", "pipe:1", "-f", "null", "-"], 60_000)
+        const player = ffmpegPlay(`rtmp://127.0.0.1:${nginx.port}/live/pushed`, 60_000)
         await publisher.done
         return player.done
       })

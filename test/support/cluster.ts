@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { freePort } from "./nginx.js"
@@ -148,12 +149,10 @@ ${backends.map((p, i) => `  server n${i} 127.0.0.1:${p} check inter 1s`).join("\
   )
   const child = spawn("haproxy", ["-f", conf, "-db"], { stdio: "ignore" })
   spawned.add(child)
-  await waitUntil("haproxy listening", async () => {
-    const net = await import("node:net")
-    return new Promise<boolean>((resolve) => {
+  await waitUntil("haproxy listening", () =>
+    new Promise<boolean>((resolve) => {
       const s = net.connect({ host: "127.0.0.1", port }, () => (s.destroy(), resolve(true)))
       s.on("error", () => resolve(false))
-    })
-  }, 10_000, 100)
+    }), 10_000, 100)
   return { port }
 }

@@ -53,9 +53,12 @@ export const ffmpegPublish = (url: string, seconds: number, extra: ReadonlyArray
     (seconds + 30) * 1000
   )
 
-/** ffmpeg playing a URL, decoding everything; progress on stdout, diagnostics on stderr. */
-export const ffmpegPlay = (url: string, timeoutMs: number): Running =>
-  start("ffmpeg", ["-hide_banner", "-nostdin", "-v", "info", "-i", url, "-progress", "pipe:1", "-f", "null", "-"], timeoutMs)
+/**
+ * ffmpeg playing a URL, decoding everything; progress on stdout, diagnostics on stderr. `input` options go
+ * before `-i` (e.g. `-tls_verify 1`), `output` ones after it (e.g. `-t 3`, `-map 0`).
+ */
+export const ffmpegPlay = (url: string, timeoutMs: number, options: { readonly input?: ReadonlyArray<string>; readonly output?: ReadonlyArray<string> } = {}): Running =>
+  start("ffmpeg", ["-hide_banner", "-nostdin", "-v", "info", ...(options.input ?? []), "-i", url, ...(options.output ?? []), "-progress", "pipe:1", "-f", "null", "-"], timeoutMs)
 
 export const decodedFrames = (progress: string): number => {
   const frames = [...progress.matchAll(/^frame=(\d+)$/gm)].map((m) => Number(m[1]))
