@@ -1,55 +1,114 @@
 // HLS viewers for the benchmark, in-process, each behaving like a player:
-// - LL-HLS (effect-rtmp): blocking playlist reloads (_HLS_msn/_HLS_part, as hls.js asks) and one GET per
-//   part as it is published.
+// - LL-HLS (effect-rtmp): blocking playlist reloads (_HLS_msn/_HLS_part, delta updates with _HLS_skip=YES
+//   once it holds the whole playlist, as hls.js asks) and a GET for every part, in order.
 // - classic HLS (nginx-rtmp): the playlist polled every half target duration, every new segment fetched.
 // Latency, for both: when a unit (part or segment) is received − when its first frame was ingested (LL:
 // the segment's PROGRAM-DATE-TIME plus the parts before it; classic: its first appearance in the playlist
 // minus its duration). It is the age of the newest media a player holds; players then add their hold-back
 // (LL: PART-HOLD-BACK 0.6 s; classic: hls.js keeps 3 target durations).
+// Both talk through the same lean keep-alive HTTP/1.1 client (one connection per player).
 // Server CPU and RSS over the hold window from /proc (bench/measure.mjs), like the other measurements.
-import * as http from "node:http"
+import * as net from "node:net"
 import { costFigures, holdWindow, percentile, sleep } from "./measure.mjs"
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 2 })
+/**
+ * A lean keep-alive HTTP/1.1 client, one connection per player, so the load generator (one Node process
+ * for a thousand players) keeps up and the server, not the client, is what is measured. Requests are
+ * sequential; bodies need a Content-Length (both servers send one); a closed connection is reopened.
+ */
+class Connection {
+  constructor(base) {
+    const url = new URL(base)
+    this.host = url.hostname
+    this.port = Number(url.port)
+    this.socket = null
+    this.pending = null
+    this.buffer = Buffer.alloc(0)
+  }
 
-const get = (url) =>
-  new Promise((resolve) => {
-    const request = http.get(url, { agent }, (response) => {
-      const chunks = []
-      response.on("data", (c) => chunks.push(c))
-      response.on("end", () => resolve({ status: response.statusCode, body: Buffer.concat(chunks) }))
-      response.on("error", () => resolve({ status: 0, body: Buffer.alloc(0) }))
+  open() {
+    const socket = net.connect({ host: this.host, port: this.port })
+    socket.setNoDelay(true)
+    socket.on("data", (chunk) => {
+      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk])
+      this.parse()
     })
-    request.on("error", () => resolve({ status: 0, body: Buffer.alloc(0) }))
-    request.setTimeout(15000, () => request.destroy())
-  })
+    const gone = () => {
+      if (this.socket === socket) this.socket = null
+      this.buffer = Buffer.alloc(0)
+      this.finish({ status: 0, body: Buffer.alloc(0) })
+    }
+    socket.on("error", gone)
+    socket.on("close", gone)
+    this.socket = socket
+  }
 
-/** One LL-HLS player: returns counters it keeps updating until `stop.now`. */
+  parse() {
+    const end = this.buffer.indexOf("\r\n\r\n")
+    if (end < 0 || this.pending === null) return
+    const head = this.buffer.toString("latin1", 0, end)
+    const status = Number(head.slice(9, 12))
+    const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? -1)
+    if (length < 0) return this.socket?.destroy()
+    if (this.buffer.length < end + 4 + length) return
+    const body = this.buffer.subarray(end + 4, end + 4 + length)
+    this.buffer = this.buffer.subarray(end + 4 + length)
+    if (/\r\nconnection:\s*close/i.test(head)) this.socket?.end()
+    this.finish({ status, body })
+  }
+
+  finish(result) {
+    const pending = this.pending
+    this.pending = null
+    pending?.(result)
+  }
+
+  get(path) {
+    return new Promise((resolve) => {
+      if (this.socket === null || this.socket.destroyed) this.open()
+      const timer = setTimeout(() => this.socket?.destroy(), 15000)
+      this.pending = (result) => {
+        clearTimeout(timer)
+        resolve(result)
+      }
+      this.socket.write(`GET ${path} HTTP/1.1\r\nHost: ${this.host}\r\n\r\n`)
+    })
+  }
+}
+
+/** One LL-HLS player like hls.js in low-latency mode: blocking reloads (delta updates once it has the whole playlist), then every new part in order. */
 const llhlsViewer = (base, stop) => {
   const state = { bytes: 0, latencies: [], errors: 0, reloads: 0 }
+  const connection = new Connection(base)
+  const root = new URL(base).pathname
   const run = async () => {
     let next = null
+    /** The last part fetched, as "msn.part"; the player goes on from there. */
+    let last = null
     while (!stop.now) {
-      const url = next === null ? `${base}/media.m3u8` : `${base}/media.m3u8?_HLS_msn=${next.msn}&_HLS_part=${next.part}`
-      const playlist = await get(url)
+      const path = next === null ? `${root}/media.m3u8` : `${root}/media.m3u8?_HLS_msn=${next.msn}&_HLS_part=${next.part}&_HLS_skip=YES`
+      const playlist = await connection.get(path)
       state.reloads++
       if (playlist.status !== 200) {
         state.errors++
+        next = null
         await sleep(200)
         continue
       }
       const text = playlist.body.toString()
-      // The newest part and when it was captured: the last PROGRAM-DATE-TIME plus the parts after it.
+      // Each part and when it was captured: the segment's PROGRAM-DATE-TIME plus the parts before it.
       let pdt = 0
       let offset = 0
-      let newest = null
+      const parts = []
       for (const line of text.split("\n")) {
         if (line.startsWith("#EXT-X-PROGRAM-DATE-TIME:")) {
           pdt = Date.parse(line.slice(25))
           offset = 0
         } else if (line.startsWith("#EXT-X-PART:")) {
           const duration = Number(/DURATION=([\d.]+)/.exec(line)?.[1] ?? 0)
-          newest = { uri: /URI="([^"]+)"/.exec(line)?.[1], start: pdt + offset }
+          const uri = /URI="([^"]+)"/.exec(line)?.[1]
+          const id = /-p(\d+\.\d+)\.m4s/.exec(uri ?? "")?.[1]
+          parts.push({ uri, id, start: pdt + offset })
           offset += duration * 1000
         } else if (line.startsWith("#EXTINF:")) {
           // The next segment (the open one has no PROGRAM-DATE-TIME of its own yet) starts where this one ends.
@@ -57,16 +116,21 @@ const llhlsViewer = (base, stop) => {
           offset = 0
         }
       }
-      const hint = /PRELOAD-HINT:TYPE=PART,URI="[0-9a-f]+-p(\d+)\.(\d+)\.m4s/.exec(text)
-      if (newest?.uri !== undefined) {
-        const part = await get(`${base}/${newest.uri}`)
-        if (part.status === 200) {
-          state.bytes += part.body.length
-          if (next !== null) state.latencies.push(Date.now() - newest.start)
+      // Joining: the newest part; afterwards every part after the last one fetched.
+      const from = last === null ? -1 : parts.findIndex((p) => p.id === last)
+      const wanted = from < 0 ? parts.slice(-1) : parts.slice(from + 1)
+      for (const part of wanted) {
+        const response = await connection.get(`${root}/${part.uri}`)
+        if (response.status === 200) {
+          state.bytes += response.body.length
+          if (last !== null) state.latencies.push(Date.now() - part.start)
+          last = part.id
         } else state.errors++
       }
+      const hint = /PRELOAD-HINT:TYPE=PART,URI="[0-9a-f]+-p(\d+)\.(\d+)\.m4s/.exec(text)
       next = hint === null ? null : { msn: Number(hint[1]), part: Number(hint[2]) }
     }
+    connection.socket?.destroy()
   }
   state.done = run()
   return state
@@ -75,13 +139,15 @@ const llhlsViewer = (base, stop) => {
 /** One classic-HLS player against nginx-rtmp: joins at the newest segment, then fetches each new one. */
 const classicViewer = (playlistUrl, stop) => {
   const state = { bytes: 0, latencies: [], errors: 0, reloads: 0 }
-  const base = playlistUrl.slice(0, playlistUrl.lastIndexOf("/"))
+  const connection = new Connection(playlistUrl)
+  const root = new URL(playlistUrl).pathname
+  const dir = root.slice(0, root.lastIndexOf("/"))
   const firstSeen = new Map()
   const fetched = new Set()
   const run = async () => {
     let joined = false
     while (!stop.now) {
-      const playlist = await get(playlistUrl)
+      const playlist = await connection.get(root)
       state.reloads++
       if (playlist.status !== 200) {
         state.errors++
@@ -104,7 +170,7 @@ const classicViewer = (playlistUrl, stop) => {
       for (const uri of segments) {
         if (fetched.has(uri)) continue
         fetched.add(uri)
-        const segment = await get(`${base}/${uri}`)
+        const segment = await connection.get(`${dir}/${uri}`)
         if (segment.status === 200) {
           state.bytes += segment.body.length
           state.latencies.push(Date.now() - firstSeen.get(uri))
@@ -112,6 +178,7 @@ const classicViewer = (playlistUrl, stop) => {
       }
       await sleep((target * 1000) / 2)
     }
+    connection.socket?.destroy()
   }
   state.done = run()
   return state

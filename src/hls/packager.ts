@@ -35,12 +35,17 @@ interface Segment {
   duration: number
 }
 
-/** A request waiting for a part: resolved when (msn, part) exists, or when the packager stops. */
+/** A request waiting for a part: woken when (msn, part) exists or the packager stops, expired at its deadline. */
 interface Waiter {
   readonly msn: number
   readonly part: number
   readonly wake: () => void
+  readonly expire: () => void
+  readonly deadline: number
 }
+
+/** Playlist variants (full or delta, per client query) kept rendered per part. */
+const MAX_CACHED_PLAYLISTS = 64
 
 const randomSid = () => Math.random().toString(16).slice(2, 10)
 
@@ -53,7 +58,8 @@ export class HlsPackager implements StreamSubscriber {
   private open: Segment | undefined = undefined
   private partStart: number | undefined = undefined
   private waiters: Array<Waiter> = []
-  private playlistCache: Buffer | undefined = undefined
+  /** Rendered playlists of the newest part, by delta-or-not and client query (tokens); emptied per part. */
+  private readonly playlists = new Map<string, Buffer>()
   /** Fixed once the first segment completes (the spec forbids changing either). */
   targetDuration = 0
   partTarget = 0
@@ -167,10 +173,12 @@ export class HlsPackager implements StreamSubscriber {
 
   /** A part or segment completed: re-render the playlist and wake whoever waited for it. */
   private published(): void {
-    this.playlistCache = undefined
-    const ready = this.waiters.filter((w) => this.hasPart(w.msn, w.part))
+    this.playlists.clear()
+    const ready: Array<Waiter> = []
+    const waiting: Array<Waiter> = []
+    for (const waiter of this.waiters) (this.hasPart(waiter.msn, waiter.part) ? ready : waiting).push(waiter)
     if (ready.length === 0) return
-    this.waiters = this.waiters.filter((w) => !ready.includes(w))
+    this.waiters = waiting
     for (const waiter of ready) waiter.wake()
   }
 
@@ -232,13 +240,25 @@ export class HlsPackager implements StreamSubscriber {
     return segment?.parts[index]?.bytes
   }
 
-  /** Parks `wake` until (msn, part) is published; returns a function that forgets it. */
-  waitFor(msn: number, part: number, wake: () => void): () => void {
-    const waiter = { msn, part, wake }
+  /**
+   * Parks `wake` until (msn, part) is published; `expire` is called instead once three target durations
+   * pass (see `expireWaiters`). Returns a function that forgets it.
+   */
+  waitFor(msn: number, part: number, wake: () => void, expire: () => void): () => void {
+    const waiter = { msn, part, wake, expire, deadline: this.options.now() + 3 * this.targetDuration * 1000 }
     this.waiters.push(waiter)
     return () => {
       this.waiters = this.waiters.filter((w) => w !== waiter)
     }
+  }
+
+  /** Expires the waiters whose deadline has passed: one sweep for all of them, not a timer per request. */
+  expireWaiters(): void {
+    const now = this.options.now()
+    if (!this.waiters.some((w) => w.deadline <= now)) return
+    const expired = this.waiters.filter((w) => w.deadline <= now)
+    this.waiters = this.waiters.filter((w) => w.deadline > now)
+    for (const waiter of expired) waiter.expire()
   }
 
   /** The media playlist, as bytes: cached per published part (thousands of blocked reloads get the same Buffer). */
@@ -258,8 +278,13 @@ export class HlsPackager implements StreamSubscriber {
         },
         skip
       )
-    if (query !== "" || skip) return Buffer.from(render())
-    this.playlistCache ??= Buffer.from(render())
-    return this.playlistCache
+    const key = `${skip ? "s" : "f"}${query}`
+    let bytes = this.playlists.get(key)
+    if (bytes === undefined) {
+      bytes = Buffer.from(render())
+      // Every viewer with its own token is a key of its own: the cache stays small, the rest render per request.
+      if (this.playlists.size < MAX_CACHED_PLAYLISTS) this.playlists.set(key, bytes)
+    }
+    return bytes
   }
 }

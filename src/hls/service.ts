@@ -7,6 +7,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { ServerConfig } from "../core/config.js"
 import { followLiveStreams, StreamRegistry, streamKey } from "../core/registry.js"
 import { HlsPackager } from "./packager.js"
@@ -56,6 +57,8 @@ export class HlsService extends Effect.Service<HlsService>()("effect-rtmp/HlsSer
     })
 
     yield* followLiveStreams(start, stop)
+    // Blocked requests answer 503 after three target durations: one sweep for every packager's waiters.
+    yield* Effect.sync(() => packagers.forEach((packager) => packager.expireWaiters())).pipe(Effect.repeat(Schedule.spaced("250 millis")), Effect.forkScoped)
     yield* Effect.addFinalizer(() => Effect.sync(() => packagers.forEach((p) => p.stop())))
 
     return {

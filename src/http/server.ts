@@ -1,8 +1,9 @@
 /**
  * The one HTTP port: HTTP-FLV and WS-FLV bodies go straight to the socket (see `flv/viewers.ts`);
  * everything else — the player pages, the JSON API, metrics, health — is an `@effect/platform` router
- * behind the same Node server. Connections count against the shared connection limits, slow request
- * headers time out (`--http-header-timeout`), oversized ones get 431, unknown paths 404.
+ * behind the same Node server. LL-HLS requests are answered before Node's HTTP machinery, by the front
+ * (`front.ts`), which hands it every other connection. Connections count against the shared connection
+ * limits, slow request headers time out (`--http-header-timeout`), oversized ones get 431, unknown paths 404.
  */
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
@@ -12,8 +13,8 @@ import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as http from "node:http"
-import * as https from "node:https"
-import type * as net from "node:net"
+import * as net from "node:net"
+import * as tls from "node:tls"
 import type * as stream from "node:stream"
 import { WebSocketServer } from "ws"
 import { Access } from "../core/access.js"
@@ -25,6 +26,7 @@ import { Authorization, open } from "../core/auth.js"
 import { parseFlvPath, serveHttpFlv, serveWsFlv } from "../flv/viewers.js"
 import { parseHlsPath, serveHls } from "../hls/http.js"
 import { HlsService } from "../hls/service.js"
+import { type FrontReply, type FrontRequest, makeFront, replyThrough } from "./front.js"
 import { describeListenFailure } from "../rtmp/listener.js"
 import { secureContextOptions, TlsCertificates } from "../transport/tls.js"
 import type { routes } from "./routes.js"
@@ -82,15 +84,17 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
     }
     let nextId = 0
 
-    const onConnection = (socket: net.Socket) => {
+    /** Counts a new TCP connection against the limits; false when it was refused (and destroyed). */
+    const admit = (socket: net.Socket): boolean => {
       const admission = limits.unsafeAdmit(socket.remoteAddress ?? "unknown")
       if (typeof admission === "string") {
         socket.destroy()
         runMedia(Effect.logWarning(`HTTP connection refused: limit ${admission} reached`).pipe(Effect.annotateLogs({ remote: socket.remoteAddress ?? "" })))
-        return
+        return false
       }
       socket.setNoDelay(true)
       socket.once("close", admission.release)
+      return true
     }
 
     /** The FLV viewer a request asks for, if any; `kind` prefixes its connection id (`h7` HTTP, `w8` WebSocket). */
@@ -101,19 +105,15 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
     }
 
     /** LL-HLS: playlists are authorized like any play (token query, callback with protocol=hls); media URIs carry the per-publish id. */
-    const serveHlsRequest = (incoming: http.IncomingMessage, url: URL, response: http.ServerResponse): boolean => {
+    const serveHlsRequest = (request: FrontRequest, reply: FrontReply): boolean => {
       if (Option.isNone(hls)) return false
-      const target = parseHlsPath(url.pathname)
+      const target = parseHlsPath(request.path)
       if (target === undefined) return false
       const packager = hls.value.packager(target.app, target.name)
-      const notLive = () => {
+      if (Option.isNone(packager) || !packager.value.ready) {
         // In a cluster the stream may live on another node: fetch it, the player's next reload finds it.
         placement.current()?.remoteHls(target.app, target.name)
-        response.writeHead(404, { "content-type": "text/plain; charset=utf-8", "access-control-allow-origin": config.httpCors })
-        response.end(`${target.app}/${target.name} is not live\n`)
-      }
-      if (Option.isNone(packager) || !packager.value.ready) {
-        notLive()
+        reply.send(404, "text/plain; charset=utf-8", `${target.app}/${target.name} is not live\n`, "no-store")
         return true
       }
       // An edge's HLS viewers keep its pull of the stream in use (they hold no connection).
@@ -121,18 +121,18 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
       // Media URIs carry the per-publish id; with open access nothing needs asking either, so the hot path
       // of blocking reloads stays synchronous.
       if ((target.kind !== "multivariant" && target.kind !== "media") || auth === open) {
-        serveHls(target, packager.value, url, response, config.httpCors)
+        serveHls(target, packager.value, request.search, reply)
         return true
       }
-      const request = { app: target.app, name: target.name, query: url.search.slice(1), remoteAddress: incoming.socket.remoteAddress ?? "", connectionId: `l${++nextId}`, protocol: "hls" }
+      const play = { app: target.app, name: target.name, query: request.search.slice(1), remoteAddress: request.remoteAddress, connectionId: `l${++nextId}`, protocol: "hls" }
       runMedia(
-        auth.play(request).pipe(
+        auth.play(play).pipe(
           Effect.matchEffect({
             onFailure: (denied) =>
               Effect.logWarning(`Play denied on app '${target.app}': ${denied.reason}`).pipe(
-                Effect.zipRight(Effect.sync(() => response.writeHead(403, { "access-control-allow-origin": config.httpCors }).end("play denied\n")))
+                Effect.zipRight(Effect.sync(() => reply.send(403, "text/plain; charset=utf-8", "play denied\n", "no-store")))
               ),
-            onSuccess: () => Effect.sync(() => serveHls(target, packager.value, url, response, config.httpCors))
+            onSuccess: () => Effect.sync(() => serveHls(target, packager.value, request.search, reply))
           })
         )
       )
@@ -144,7 +144,8 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
       const url = new URL(incoming.url ?? "/", "http://localhost")
       const request = flvRequest(incoming, url, "h")
       if (request === undefined) {
-        if (!serveHlsRequest(incoming, url, response)) handler(incoming, response)
+        const front = { path: url.pathname, search: url.search, remoteAddress: incoming.socket.remoteAddress ?? "" }
+        if (!serveHlsRequest(front, replyThrough(response, config.httpCors))) handler(incoming, response)
         return
       }
       runMedia(
@@ -176,33 +177,53 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
     }
 
     const host = Option.getOrElse(config.httpHost, () => config.host)
-    /** Serves the HTTP face on `server` at `port` until the scope closes. */
-    const serveOn = (server: http.Server, port: number, portFlag: string) => {
-      server.on("connection", onConnection)
-      server.on("request", onRequest)
-      server.on("upgrade", onUpgrade)
-      server.on("clientError", onClientError)
+    /**
+     * Serves the HTTP face on `listener` at `port` until the scope closes: each connection is admitted,
+     * read by the front (LL-HLS answered there) and otherwise handed to a Node HTTP server of its own.
+     */
+    const serveOn = (listener: net.Server, port: number, portFlag: string) => {
+      const node = http.createServer(serverOptions)
+      node.on("request", onRequest)
+      node.on("upgrade", onUpgrade)
+      node.on("clientError", onClientError)
+      const front = makeFront({
+        fast: serveHlsRequest,
+        node,
+        cors: config.httpCors,
+        maxHeadBytes: MAX_HEADER_BYTES,
+        headerTimeoutMs: headerTimeout,
+        keepAliveTimeoutMs: serverOptions.keepAliveTimeout ?? 5000,
+        maxQueuedBytes: config.playerQueueSoftBytes
+      })
+      if (listener instanceof tls.Server) {
+        listener.on("connection", admit)
+        listener.on("secureConnection", front.accept)
+      } else listener.on("connection", (socket: net.Socket) => void (admit(socket) && front.accept(socket)))
       return Effect.acquireRelease(
         Effect.async<{ host: string; port: number }, HttpListenError>((resume) => {
           const onError = (error: NodeJS.ErrnoException) =>
             resume(Effect.fail(new HttpListenError({ message: describeListenFailure(error, host, port, { host: "--http-host", port: portFlag }) })))
-          server.once("error", onError)
-          server.listen({ host, port, backlog: 4096 }, () => {
-            server.off("error", onError)
-            const bound = server.address()
+          listener.once("error", onError)
+          listener.listen({ host, port, backlog: 4096 }, () => {
+            listener.off("error", onError)
+            // Node starts its header-timeout sweep and connection tracking on "listening"; its connections come from here.
+            node.emit("listening")
+            const bound = listener.address()
             resume(Effect.succeed({ host, port: typeof bound === "object" && bound !== null ? bound.port : port }))
           })
         }),
         () =>
           Effect.async<void>((resume) => {
-            server.close(() => resume(Effect.void))
-            server.closeAllConnections()
+            listener.close(() => resume(Effect.void))
+            front.close()
+            node.close()
+            node.closeAllConnections()
             wss.clients.forEach((ws) => ws.terminate())
           }).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
       )
     }
 
-    const address = yield* serveOn(http.createServer(serverOptions), config.httpPort, "--http-port")
+    const address = yield* serveOn(net.createServer({ noDelay: true }), config.httpPort, "--http-port")
     yield* Effect.logInfo(`HTTP on http://${address.host}:${address.port}/ (HTTP-FLV, WS-FLV, LL-HLS, player, API, metrics)`)
 
     // HTTPS: the same face with the server's certificate, so pages, HLS and WS-FLV work from https sites.
@@ -210,7 +231,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
     const material = certificates.current()
     let secureAddress: { host: string; port: number } | undefined
     if (Option.isSome(material)) {
-      const secure = https.createServer({ ...serverOptions, ...secureContextOptions(material.value), handshakeTimeout: headerTimeout })
+      const secure = tls.createServer({ ...secureContextOptions(material.value), handshakeTimeout: headerTimeout, ALPNProtocols: ["http/1.1"] })
       const unsubscribe = certificates.onChange((next) => secure.setSecureContext(secureContextOptions(next)))
       yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
       secureAddress = yield* serveOn(secure, config.httpsPort, "--https-port")

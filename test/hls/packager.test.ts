@@ -37,7 +37,7 @@ const setup = (segmentCount = 7) => {
       clock += 40
     }
   }
-  return { stream, packager, play }
+  return { stream, packager, play, advance: (ms: number) => void (clock += ms) }
 }
 
 const parse = (text: string) => {
@@ -104,12 +104,28 @@ describe("LL-HLS packager and playlists", () => {
     play(6)
     const edge = packager.edge()
     let woken = 0
-    packager.waitFor(edge.msn, edge.part, () => woken++)
+    packager.waitFor(edge.msn, edge.part, () => woken++, () => expect.fail("expired"))
     expect(woken).toBe(0)
     play(1)
     expect(woken).toBe(1)
     const complete = packager.edge().msn - 1
     expect(packager.hasPart(complete, 99)).toBe(true) // beyond its last part: the next segment has started
+  })
+
+  it("a waiter whose part does not come expires at three target durations, in the sweep", () => {
+    const { packager, play, advance } = setup()
+    play(6)
+    const edge = packager.edge()
+    const events: Array<string> = []
+    packager.waitFor(edge.msn, edge.part + 1, () => events.push("woken"), () => events.push("expired"))
+    advance(3 * packager.targetDuration * 1000 - 1)
+    packager.expireWaiters()
+    expect(events).toEqual([])
+    advance(1)
+    packager.expireWaiters()
+    expect(events).toEqual(["expired"])
+    play(1) // published later: the expired waiter is gone
+    expect(events).toEqual(["expired"])
   })
 
   it("the playlist carries the client's query (a token) on every URI, never _HLS_ parameters", () => {
