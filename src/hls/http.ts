@@ -16,7 +16,7 @@ import { renderMultivariantPlaylist } from "./playlist.js"
 export type HlsTarget =
   | { readonly kind: "multivariant"; readonly app: string; readonly name: string }
   | { readonly kind: "media"; readonly app: string; readonly name: string }
-  | { readonly kind: "init"; readonly app: string; readonly name: string; readonly sid: string }
+  | { readonly kind: "init"; readonly app: string; readonly name: string; readonly sid: string; readonly index: number }
   | { readonly kind: "segment"; readonly app: string; readonly name: string; readonly sid: string; readonly msn: number }
   | { readonly kind: "part"; readonly app: string; readonly name: string; readonly sid: string; readonly msn: number; readonly part: number }
 
@@ -51,10 +51,10 @@ const targetOf = memo((pathname: string): HlsTarget | undefined => {
   const app = segments.slice(0, -2).join("/")
   const name = segments.at(-2) ?? ""
   if (file === "media.m3u8") return { kind: "media", app, name }
-  const match = /^([0-9a-f]+)-(?:(init)\.mp4|s(\d+)\.m4s|p(\d+)\.(\d+)\.m4s)$/.exec(file)
+  const match = /^([0-9a-f]+)-(?:init(\d*)\.mp4|s(\d+)\.m4s|p(\d+)\.(\d+)\.m4s)$/.exec(file)
   if (match === null) return undefined
   const sid = match[1] as string
-  if (match[2] !== undefined) return { kind: "init", app, name, sid }
+  if (match[2] !== undefined) return { kind: "init", app, name, sid, index: match[2] === "" ? 1 : Number(match[2]) }
   if (match[3] !== undefined) return { kind: "segment", app, name, sid, msn: Number(match[3]) }
   return { kind: "part", app, name, sid, msn: Number(match[4]), part: Number(match[5]) }
 })
@@ -128,7 +128,7 @@ export const serveHls = (target: HlsTarget, packager: HlsPackager, search: strin
       return blockUntil(packager, reply, msn, part, respond)
     }
     case "init": {
-      const init = packager.initSegment()
+      const init = packager.initSegment(target.index)
       if (target.sid !== packager.sid || init === undefined) return error(reply, 404, "no such init segment")
       return reply.send(200, mediaType, init, immutable)
     }

@@ -8,7 +8,7 @@
 import { Fmp4Muxer } from "../media/fmp4-muxer.js"
 import { type MediaFrame, TagType } from "../media/frame.js"
 import type { LiveStream, StreamSubscriber } from "../media/stream.js"
-import { type PartInfo, renderMediaPlaylist, type SegmentInfo } from "./playlist.js"
+import { type PartInfo, renderMediaPlaylist } from "./playlist.js"
 
 export interface PackagerOptions {
   /** Nominal part duration, seconds. */
@@ -29,6 +29,10 @@ interface Part extends PartInfo {
 
 interface Segment {
   readonly msn: number
+  /** Which init segment its parts need. */
+  readonly init: number
+  /** Its decoder configuration differs from the previous segment's (a takeover by another encoder). */
+  readonly discontinuity: boolean
   readonly parts: Array<Part>
   readonly startDts: number
   readonly programDateTime: number
@@ -52,8 +56,13 @@ const randomSid = () => Math.random().toString(16).slice(2, 10)
 export class HlsPackager implements StreamSubscriber {
   readonly sid = randomSid()
   private readonly muxer: Fmp4Muxer
-  private init: Uint8Array | undefined = undefined
+  /** Init segments by number, kept while a listed segment needs one. */
+  private readonly inits = new Map<number, Uint8Array>()
+  private initCount = 0
+  /** The muxer's configuration version the newest init segment was made from. */
   private initVersion = -1
+  /** Of the first listed segment: the first value, plus one per configuration change evicted since. */
+  private discontinuitySequence: number
   private readonly segments: Array<Segment> = []
   private open: Segment | undefined = undefined
   private partStart: number | undefined = undefined
@@ -73,6 +82,7 @@ export class HlsPackager implements StreamSubscriber {
     sizeHint: () => { width?: number; height?: number } = () => ({})
   ) {
     this.muxer = new Fmp4Muxer(sizeHint)
+    this.discontinuitySequence = options.discontinuitySequence
   }
 
   /** Starts from what the stream already has: decoder configurations and the cached GOP. */
@@ -109,6 +119,14 @@ export class HlsPackager implements StreamSubscriber {
       this.startSegment(now)
       return
     }
+    // A new decoder configuration (another encoder took the stream over) starts a segment with a new init
+    // segment and a discontinuity, at its first keyframe.
+    if (this.muxer.configVersion !== this.initVersion && (frame.keyframe || !this.leadingIsVideo())) {
+      this.closePart()
+      this.closeSegment()
+      this.startSegment(now)
+      return
+    }
     const segmentAge = now - this.open.startDts
     // A GOP longer than the target duration is cut anyway (that segment starts with a non-independent
     // part): EXTINF rounded must never exceed TARGETDURATION.
@@ -128,12 +146,17 @@ export class HlsPackager implements StreamSubscriber {
   }
 
   private startSegment(at: number): void {
+    const previous = this.lastSegment()
+    let discontinuity = false
     if (this.muxer.configVersion !== this.initVersion) {
-      this.init = this.muxer.init()
+      const init = this.muxer.init()
+      if (init === undefined) return
+      discontinuity = previous !== undefined
+      this.inits.set(++this.initCount, init)
       this.initVersion = this.muxer.configVersion
     }
-    const msn = (this.lastSegment()?.msn ?? this.options.firstMsn - 1) + 1
-    this.open = { msn, parts: [], startDts: at, programDateTime: this.options.now(), duration: 0 }
+    const msn = (previous?.msn ?? this.options.firstMsn - 1) + 1
+    this.open = { msn, init: this.initCount, discontinuity, parts: [], startDts: at, programDateTime: this.options.now(), duration: 0 }
     this.partStart = at
   }
 
@@ -166,7 +189,12 @@ export class HlsPackager implements StreamSubscriber {
       this.targetDuration = Math.max(Math.ceil(this.options.minSegmentDuration), Math.ceil(open.duration - 0.001))
       this.partTarget = Math.max(...open.parts.map((p) => p.duration), this.options.partDuration)
     }
-    while (this.segments.length > this.options.segmentCount) this.segments.shift()
+    while (this.segments.length > this.options.segmentCount) {
+      this.segments.shift()
+      if (this.segments[0]?.discontinuity === true) this.discontinuitySequence++
+    }
+    const oldest = this.segments[0]?.init ?? open.init
+    for (const index of this.inits.keys()) if (index < oldest) this.inits.delete(index)
     this.open = undefined
     this.published()
   }
@@ -194,11 +222,12 @@ export class HlsPackager implements StreamSubscriber {
 
   /** True once a playlist can be served (the first segment is complete). */
   get ready(): boolean {
-    return this.targetDuration > 0 && this.init !== undefined
+    return this.targetDuration > 0 && this.inits.size > 0
   }
 
-  initSegment(): Uint8Array | undefined {
-    return this.init
+  /** Init segment `index` (1 for the first), while a listed segment needs it. */
+  initSegment(index: number): Uint8Array | undefined {
+    return this.inits.get(index)
   }
 
   codecs(): string {
@@ -216,6 +245,12 @@ export class HlsPackager implements StreamSubscriber {
 
   bandwidth(): number {
     return this.peakBitsPerSecond
+  }
+
+  /** The discontinuity sequence number of the newest segment: where a republish continues from. */
+  lastDiscontinuitySequence(): number {
+    const listed = [...this.segments.slice(1), ...(this.open !== undefined && this.open.parts.length > 0 ? [this.open] : [])]
+    return this.discontinuitySequence + listed.filter((s) => s.discontinuity).length
   }
 
   /** The next segment number and part index not yet published. */
@@ -269,11 +304,9 @@ export class HlsPackager implements StreamSubscriber {
           sid: this.sid,
           targetDuration: this.targetDuration,
           partTarget: this.partTarget,
-          discontinuitySequence: this.options.discontinuitySequence,
-          segments: this.segments.map(
-            (s): SegmentInfo => ({ msn: s.msn, duration: s.duration, programDateTime: s.programDateTime, parts: s.parts, discontinuity: false })
-          ),
-          open: { msn: this.edge().msn, parts: this.open?.parts ?? [] },
+          discontinuitySequence: this.discontinuitySequence,
+          segments: this.segments,
+          open: this.open ?? { msn: this.edge().msn, init: this.initCount, discontinuity: false, parts: [] },
           query
         },
         skip

@@ -16,7 +16,9 @@ export interface SegmentInfo {
   /** Wall-clock time of the segment's first sample (ms since the epoch). */
   readonly programDateTime: number
   readonly parts: ReadonlyArray<PartInfo>
-  /** Starts a new publishing session (new init segment, timestamps restart). */
+  /** The init segment (EXT-X-MAP) it needs, numbered from 1. */
+  readonly init: number
+  /** Its decoder configuration differs from the segment before it (EXT-X-DISCONTINUITY). */
   readonly discontinuity: boolean
 }
 
@@ -28,14 +30,15 @@ export interface MediaPlaylist {
   readonly discontinuitySequence: number
   readonly segments: ReadonlyArray<SegmentInfo>
   /** The segment being built: its parts so far. */
-  readonly open: { readonly msn: number; readonly parts: ReadonlyArray<PartInfo> }
+  readonly open: { readonly msn: number; readonly init: number; readonly discontinuity: boolean; readonly parts: ReadonlyArray<PartInfo> }
   /** Query string (without `?`) appended to every URI, e.g. a playback token; never `_HLS_*`. */
   readonly query: string
 }
 
 const fixed = (seconds: number) => seconds.toFixed(5)
 
-export const initUri = (sid: string) => `${sid}-init.mp4`
+/** The first init segment keeps the plain name; later ones (a new decoder configuration) are numbered. */
+export const initUri = (sid: string, index = 1) => (index === 1 ? `${sid}-init.mp4` : `${sid}-init${index}.mp4`)
 export const segmentUri = (sid: string, msn: number) => `${sid}-s${msn}.m4s`
 export const partUri = (sid: string, msn: number, part: number) => `${sid}-p${msn}.${part}.m4s`
 
@@ -63,8 +66,17 @@ export const renderMediaPlaylist = (playlist: MediaPlaylist, skip = false): stri
       }
     }
   }
+  const mapLine = (init: number) => `#EXT-X-MAP:URI="${initUri(playlist.sid, init)}${q}"`
+  const firstInit = playlist.segments[0]?.init ?? playlist.open.init
   if (skipped > 0) lines.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skipped}`)
-  else lines.push(`#EXT-X-MAP:URI="${initUri(playlist.sid)}${q}"`)
+  else lines.push(mapLine(firstInit))
+  // A segment needing another init segment than the one before it gets its own EXT-X-MAP.
+  let previousInit = playlist.segments[skipped - 1]?.init ?? firstInit
+  const boundary = (segment: { readonly init: number; readonly discontinuity: boolean }, first: boolean) => {
+    if (segment.discontinuity && !first) lines.push("#EXT-X-DISCONTINUITY")
+    if (segment.init !== previousInit) lines.push(mapLine(segment.init))
+    previousInit = segment.init
+  }
   // Parts are listed only for segments that start within three target durations of the playlist's end
   // (spec §6.2.2: older EXT-X-PART tags must go); their URIs stay valid until the segment is evicted.
   let fromEnd = playlist.open.parts.reduce((sum, p) => sum + p.duration, 0)
@@ -75,12 +87,16 @@ export const renderMediaPlaylist = (playlist: MediaPlaylist, skip = false): stri
   }
   playlist.segments.forEach((segment, i) => {
     if (i < skipped) return
-    if (segment.discontinuity && i > 0) lines.push("#EXT-X-DISCONTINUITY")
+    boundary(segment, i === 0)
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(segment.programDateTime).toISOString()}`)
     if ((startsFromEnd[i] ?? Infinity) <= 3 * playlist.targetDuration + 1e-6) for (const part of segment.parts) lines.push(partLine(playlist.sid, segment.msn, part, q))
     lines.push(`#EXTINF:${fixed(segment.duration)},`, `${segmentUri(playlist.sid, segment.msn)}${q}`)
   })
-  for (const part of playlist.open.parts) lines.push(partLine(playlist.sid, playlist.open.msn, part, q))
+  const open = playlist.open
+  if (open.parts.length > 0) boundary(open, playlist.segments.length === 0)
+  for (const part of open.parts) lines.push(partLine(playlist.sid, open.msn, part, q))
+  // The first part of a segment with a new init segment is not hinted before the playlist can name that init.
+  if (open.parts.length === 0 && open.init !== previousInit) return lines.join("\n") + "\n"
   lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${partUri(playlist.sid, playlist.open.msn, playlist.open.parts.length)}${q}"`)
   return lines.join("\n") + "\n"
 }

@@ -51,8 +51,7 @@ export class HlsService extends Effect.Service<HlsService>()("effect-rtmp/HlsSer
       if (packager === undefined) return
       packagers.delete(key)
       packager.stop()
-      const previous = sequences.get(key)
-      sequences.set(key, { msn: packager.edge().msn + 1, discontinuity: previous === undefined ? 0 : previous.discontinuity + 1 })
+      sequences.set(key, { msn: packager.edge().msn + 1, discontinuity: packager.lastDiscontinuitySequence() })
       yield* registry.leave(packager.stream, packager, `hls:${key}`)
     })
 

@@ -40,6 +40,8 @@ class TrackQueue {
   }
 }
 
+const sameBytes = (a: Uint8Array | undefined, b: Uint8Array): boolean => a !== undefined && Buffer.compare(a, b) === 0
+
 export class Fmp4Muxer {
   video: VideoConfig | undefined = undefined
   audio: AudioConfig | undefined = undefined
@@ -51,6 +53,9 @@ export class Fmp4Muxer {
   private aacNext: number | undefined = undefined
   /** Bumped whenever a decoder configuration changes: a new init segment is needed. */
   configVersion = 0
+  /** The configuration records last taken: the same record again (a takeover by a like encoder) changes nothing. */
+  private videoRecord: Uint8Array | undefined = undefined
+  private audioRecord: Uint8Array | undefined = undefined
 
   /**
    * `sizeHint` gives the picture size for codecs whose configuration record does not carry it (HEVC, AV1):
@@ -69,9 +74,11 @@ export class Fmp4Muxer {
   push(frame: MediaFrame): boolean {
     if (frame.typeId === TagType.Video) {
       if (frame.sequenceHeader) {
+        if (this.video !== undefined && sameBytes(this.videoRecord, frame.payload)) return true
         const config = videoConfig(frame.payload, this.sizeHint())
         if (config === undefined) return false
         this.video = config
+        this.videoRecord = frame.payload
         this.configVersion++
         return true
       }
@@ -84,9 +91,11 @@ export class Fmp4Muxer {
     }
     if (frame.typeId === TagType.Audio) {
       if (frame.sequenceHeader) {
+        if (this.audio !== undefined && sameBytes(this.audioRecord, frame.payload)) return true
         const config = audioConfig(frame.payload)
         if (config === undefined) return false
         this.audio = config
+        this.audioRecord = frame.payload
         this.aacNext = undefined
         this.configVersion++
         return true

@@ -54,6 +54,10 @@ interface OpenFile {
   muxer: Fmp4Muxer | undefined
   /** Milliseconds of the last fragment's start, for the once-a-second flush. */
   lastFlushAt: number
+  /** The decoder configuration records the file was started with. */
+  readonly records: { readonly video: Uint8Array | undefined; readonly audio: Uint8Array | undefined }
+  /** Another configuration came (a takeover by another encoder): the file ends at the next keyframe. */
+  configChanged: boolean
 }
 
 export class Recorder implements StreamSubscriber {
@@ -79,13 +83,21 @@ export class Recorder implements StreamSubscriber {
 
   onFrame(stream: LiveStream, frame: MediaFrame): void {
     // The default track only: a recording is one video and one audio track, as FLV and most players expect.
-    if (this.stopped || frame.sequenceHeader || frame.track !== 0) return
+    if (this.stopped || frame.track !== 0) return
+    if (frame.sequenceHeader) {
+      // One file has one configuration per track (an MP4's init segment, what FLV players expect):
+      // a different one starts a new file at the next keyframe; the same one again changes nothing.
+      const file = this.file
+      const record = frame.typeId === TagType.Video ? file?.records.video : file?.records.audio
+      if (file !== undefined && (record === undefined || Buffer.compare(record, frame.payload) !== 0)) file.configChanged = true
+      return
+    }
     const video = stream.hasVideo
     const boundary = video ? frame.typeId === TagType.Video && frame.keyframe : frame.typeId === TagType.Audio
     if (this.file === undefined) {
       if (!boundary) return // a file starts on a keyframe (or any audio frame, for audio-only streams)
       this.open(stream, frame)
-    } else if (boundary && this.full(frame)) {
+    } else if (boundary && (this.full(frame) || this.file.configChanged)) {
       this.close()
       this.open(stream, frame)
     }
@@ -114,7 +126,9 @@ export class Recorder implements StreamSubscriber {
   private open(stream: LiveStream, first: MediaFrame): void {
     const directory = recordingDirectory(this.settings.directory, stream.app, stream.name)
     const startedAt = this.now()
-    const filePath = path.join(directory, `${fileStamp(startedAt)}.${this.settings.format}`)
+    // Two files started within a second (a split right after a start) get a counter, not a clash.
+    let filePath = path.join(directory, `${fileStamp(startedAt)}.${this.settings.format}`)
+    for (let k = 1; fs.existsSync(filePath); k++) filePath = path.join(directory, `${fileStamp(startedAt)}-${k}.${this.settings.format}`)
     try {
       fs.mkdirSync(directory, { recursive: true })
     } catch (cause) {
@@ -122,7 +136,7 @@ export class Recorder implements StreamSubscriber {
     }
     const out = fs.createWriteStream(filePath, { flags: "wx" })
     out.on("error", (error) => this.fail(`cannot write ${filePath}: ${error.message}`))
-    const file: OpenFile = { path: filePath, out, startedAt, firstTimestamp: first.timestamp, lastTimestamp: first.timestamp, bytes: 0, muxer: undefined, lastFlushAt: first.timestamp }
+    const file: OpenFile = { path: filePath, out, startedAt, firstTimestamp: first.timestamp, lastTimestamp: first.timestamp, bytes: 0, muxer: undefined, lastFlushAt: first.timestamp, records: { video: stream.videoHeader?.payload, audio: stream.audioHeader?.payload }, configChanged: false }
     this.file = file
     if (this.settings.format === "flv") {
       this.write(file, flvHeaderFor(stream))

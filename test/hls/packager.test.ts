@@ -11,6 +11,8 @@ import { LiveStream } from "../../src/media/stream.js"
 import { hex } from "../support/hex.js"
 
 const AVC_HEADER = Buffer.concat([hex("17 00 00 00 00"), hex("01 64 00 0d ff e1 00 19 67 64 00 0d ac d9 41 41 fb 01 10 00 00 03 00 10 00 00 03 03 20 f1 42 99 60 01 00 06 68 eb e3 cb 22 c0")])
+/** The same SPS with another PPS: another decoder configuration record. */
+const AVC_HEADER_2 = Buffer.concat([AVC_HEADER.subarray(0, -1), hex("c8")])
 const AAC_HEADER = hex("af 00 12 10")
 
 const setup = (segmentCount = 7) => {
@@ -37,7 +39,9 @@ const setup = (segmentCount = 7) => {
       clock += 40
     }
   }
-  return { stream, packager, play, advance: (ms: number) => void (clock += ms) }
+  /** A decoder configuration published now, between frames (as a takeover by another encoder does). */
+  const header = (bytes: Buffer) => stream.publishMedia(9, n * 40, bytes)
+  return { stream, packager, play, header, advance: (ms: number) => void (clock += ms) }
 }
 
 const parse = (text: string) => {
@@ -110,6 +114,35 @@ describe("LL-HLS packager and playlists", () => {
     expect(woken).toBe(1)
     const complete = packager.edge().msn - 1
     expect(packager.hasPart(complete, 99)).toBe(true) // beyond its last part: the next segment has started
+  })
+
+  it("a new decoder configuration starts a segment with a discontinuity and its own init segment; the same one again changes nothing", () => {
+    const { packager, play, header } = setup()
+    play(6)
+    header(AVC_HEADER) // the same record again (a like encoder took over): no new init
+    play(2)
+    expect(packager.playlist("", false).toString()).not.toContain("#EXT-X-DISCONTINUITY\n")
+    header(AVC_HEADER_2)
+    play(4)
+    const text = packager.playlist("", false).toString()
+    const { playlist, complete } = parse(text)
+    const changed = complete.findIndex((s) => s.discontinuity)
+    expect(changed).toBeGreaterThan(0)
+    expect(complete.filter((s) => s.discontinuity).length).toBe(1)
+    const sid = packager.sid
+    expect(complete[0]?.map?.uri).toBe(`${sid}-init.mp4`)
+    expect(complete[changed]?.map?.uri).toBe(`${sid}-init2.mp4`)
+    expect(complete.at(-1)?.map?.uri).toBe(`${sid}-init2.mp4`)
+    expect(playlist.discontinuitySequenceBase ?? 0).toBe(0)
+    // Both init segments are served while a listed segment needs them, and they differ.
+    expect(Buffer.compare(packager.initSegment(1) ?? Buffer.alloc(0), packager.initSegment(2) ?? Buffer.alloc(0))).not.toBe(0)
+    play(16) // the old segments are evicted: so is their init, and the discontinuity sequence counts the change
+    const later = parse(packager.playlist("", false).toString())
+    expect(later.complete.every((s) => !s.discontinuity)).toBe(true)
+    expect(later.playlist.discontinuitySequenceBase).toBe(1)
+    expect(later.complete[0]?.map?.uri).toBe(`${sid}-init2.mp4`)
+    expect(packager.initSegment(1)).toBeUndefined()
+    expect(packager.lastDiscontinuitySequence()).toBe(1)
   })
 
   it("a waiter whose part does not come expires at three target durations, in the sweep", () => {

@@ -7,6 +7,7 @@ import { ServerConfig, type ServerConfigShape } from "../../src/core/config.js"
 import { RtmpServer, RtmpServerLive } from "../../src/rtmp/listener.js"
 import { StreamRegistry } from "../../src/core/registry.js"
 import { HlsService } from "../../src/hls/service.js"
+import { RecordService } from "../../src/record/service.js"
 import { HttpServer, HttpServerLive } from "../../src/http/server.js"
 
 const quiet = Logger.minimumLogLevel(process.env.RTMP_TEST_LOG === "1" ? LogLevel.Debug : LogLevel.Error)
@@ -38,12 +39,12 @@ export const startServer = (relays: Partial<RelayConfig> = {}, overrides: Partia
     return { port: server.address.port, securePort: server.secureAddress.pipe(Option.map((a) => a.port), Option.getOrElse(() => 0)), registry, health }
   })
 
-/** A server with the HTTP port on (port 0: a free one), built in the current scope. */
+/** A server with the HTTP port on (port 0: a free one), and recording when `recordDir` is set, built in the current scope. */
 export const startHttpServer = (overrides: Partial<ServerConfigShape> = {}, authorizer: Authorizer = open) =>
   Effect.gen(function* () {
     const context = yield* Layer.build(
       HttpServerLive.pipe(
-        Layer.provideMerge(HlsService.Default.pipe(Layer.provideMerge(testServer({ httpPort: 0, ...overrides }, authorizer)))),
+        Layer.provideMerge(Layer.merge(HlsService.Default, RecordService.Default).pipe(Layer.provideMerge(testServer({ httpPort: 0, ...overrides }, authorizer)))),
         Layer.provide(authLayer(authorizer)),
         Layer.provide(quiet)
       )
