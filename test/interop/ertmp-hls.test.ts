@@ -1,7 +1,7 @@
 /**
  * Enhanced RTMP codecs through LL-HLS. An AV1 stream, published over Enhanced RTMP (v2: ExHeader, FourCC `av01`, SequenceStart with the av1C,
  * CodedFrames with the OBUs of one temporal unit), comes out as LL-HLS that ffprobe reads and hls.js plays
- * in Chromium. Debian's ffmpeg 5.1 cannot publish AV1 over RTMP, so ffmpeg encodes it into fragmented MP4
+ * in Chromium as it plays H.264: first frame within 1.5 s, less than 1.5 s behind ingest, no stall. Debian's ffmpeg 5.1 cannot publish AV1 over RTMP, so ffmpeg encodes it into fragmented MP4
  * and our test client publishes the samples in real time. An Opus stream (E-RTMP audio: ExHeader, FourCC
  * `Opus`, SequenceStart with the RFC 7845 OpusHead) comes out as audio-only LL-HLS that ffprobe and ffmpeg read.
  */
@@ -67,12 +67,33 @@ describe.runIf(CHROMIUM !== undefined)("Enhanced RTMP codecs → LL-HLS", () => 
         const page = await browser.newPage()
         await page.goto(`${server.base}/live/av1?transport=hls`, { waitUntil: "domcontentloaded" })
         const state = () =>
-          page.evaluate(`(() => ({ frames: document.querySelector("video").getVideoPlaybackQuality().totalVideoFrames, errors: window.playerErrors }))()`) as Promise<{
-            frames: number
-            errors: Array<string>
-          }>
+          page.evaluate(`(() => {
+            const video = document.querySelector("video")
+            return {
+              firstFrameAt: window.firstFrameAt,
+              currentTime: video.currentTime,
+              frames: video.getVideoPlaybackQuality().totalVideoFrames,
+              errors: window.playerErrors,
+              behindLiveMs: window.hls && window.hls.playingDate ? Date.now() - window.hls.playingDate.getTime() : null,
+              stalls: window.playerStalls || 0
+            }
+          })()`) as Promise<{ firstFrameAt: number | undefined; currentTime: number; frames: number; errors: Array<string>; behindLiveMs: number | null; stalls: number }>
         await waitUntil("60 AV1 frames in Chromium", async () => (await state()).frames > 60, 15_000, 200)
-        expect((await state()).errors).toEqual([])
+        const first = await state()
+        expect(first.errors).toEqual([])
+        expect(first.firstFrameAt).toBeLessThan(1500)
+        // As for H.264 (browser.test.ts): settled on the live edge, it plays less than 1.5 s behind ingest, without a stall.
+        await new Promise((r) => setTimeout(r, 4000))
+        const settled = await state()
+        await new Promise((r) => setTimeout(r, 10_000))
+        const later = await state()
+        console.log(`AV1 LL-HLS: first frame ${Math.round(first.firstFrameAt ?? -1)} ms after navigation, ${settled.behindLiveMs} → ${later.behindLiveMs} ms behind ingest, ${later.stalls} stalls`)
+        expect(settled.behindLiveMs).not.toBeNull()
+        expect(settled.behindLiveMs as number).toBeLessThan(1500)
+        expect(later.behindLiveMs as number).toBeLessThan(1500)
+        expect(later.stalls).toBe(0)
+        expect(later.currentTime - settled.currentTime).toBeGreaterThan(9)
+        expect(later.errors).toEqual([])
       })
     }), 120_000)
 
