@@ -21,6 +21,13 @@ export interface PackagerOptions {
   readonly firstMsn: number
   readonly discontinuitySequence: number
   readonly now: () => number
+  /**
+   * Started on demand, while the stream runs: the first segment (from the cached GOP on) ends at the next
+   * keyframe however short, so the first playlist waits at most a GOP, and every segment starts on a keyframe.
+   */
+  readonly quickStart?: boolean
+  /** The stream's keyframe interval in ms, if known: the target duration covers the segments it makes. */
+  readonly keyframeInterval?: () => number | undefined
 }
 
 interface Part extends PartInfo {
@@ -34,6 +41,8 @@ interface Segment {
   /** Its decoder configuration differs from the previous segment's (a takeover by another encoder). */
   readonly discontinuity: boolean
   readonly parts: Array<Part>
+  /** It starts on a keyframe (its first part is INDEPENDENT); one cut elsewhere ends at the next keyframe. */
+  readonly independent: boolean
   readonly startDts: number
   readonly programDateTime: number
   duration: number
@@ -67,12 +76,19 @@ export class HlsPackager implements StreamSubscriber {
   private open: Segment | undefined = undefined
   private partStart: number | undefined = undefined
   private waiters: Array<Waiter> = []
+  /** Requests that came before the first playlist could be served. */
+  private readyWaiters: Array<{ readonly then: (ready: boolean) => void; readonly deadline: number }> = []
   /** Rendered playlists of the newest part, by delta-or-not and client query (tokens); emptied per part. */
   private readonly playlists = new Map<string, Buffer>()
   /** Fixed once the first segment completes (the spec forbids changing either). */
   targetDuration = 0
   partTarget = 0
   stopped = false
+  /** Timestamp (ms) of the newest frame taken. */
+  private latest = 0
+  private seeding = false
+  /** Wall-clock ms of the newest HLS request for this stream (on-demand packagers stop when it gets old). */
+  lastRequestAt = 0
   /** The highest bit rate of a complete segment: the variant's BANDWIDTH. */
   private peakBitsPerSecond = 0
 
@@ -88,7 +104,11 @@ export class HlsPackager implements StreamSubscriber {
   /** Starts from what the stream already has: decoder configurations and the cached GOP. */
   seed(): void {
     for (const header of [this.stream.videoHeader, this.stream.audioHeader]) if (header !== undefined) this.muxer.push(header)
+    // The cached frames were ingested up to a GOP ago: their wall-clock times count back from the newest.
+    this.latest = this.stream.gop.at(-1)?.timestamp ?? 0
+    this.seeding = true
     for (const frame of this.stream.gop) if (frame.track === 0) this.take(frame)
+    this.seeding = false
   }
 
   onPublish(): void {}
@@ -107,6 +127,7 @@ export class HlsPackager implements StreamSubscriber {
 
   private take(frame: MediaFrame): void {
     if (!this.muxer.push(frame) || frame.sequenceHeader) return
+    if (!this.seeding) this.latest = frame.timestamp
     const leading = this.leadingIsVideo() ? frame.typeId === TagType.Video : frame.typeId === TagType.Audio
     if (!leading) return
     const at = this.muxer.pendingStart()
@@ -131,10 +152,12 @@ export class HlsPackager implements StreamSubscriber {
     // A GOP longer than the target duration is cut anyway (that segment starts with a non-independent
     // part): EXTINF rounded must never exceed TARGETDURATION.
     const forced = this.targetDuration > 0 && segmentAge >= this.targetDuration * 1000 + 400
-    if (((frame.keyframe || !this.leadingIsVideo()) && segmentAge >= this.options.minSegmentDuration * 1000) || forced) {
+    const boundary = frame.keyframe || !this.leadingIsVideo()
+    const quick = this.options.quickStart === true && this.segments.length === 0 && segmentAge > 0
+    if ((boundary && (segmentAge >= this.options.minSegmentDuration * 1000 || !this.open.independent || quick)) || forced) {
       this.closePart()
       this.closeSegment()
-      this.startSegment(now)
+      this.startSegment(now, boundary)
       return
     }
     if (this.partStart !== undefined && now - this.partStart >= Math.round(this.options.partDuration * 1000)) this.closePart(now)
@@ -145,7 +168,8 @@ export class HlsPackager implements StreamSubscriber {
     this.muxer.flush()
   }
 
-  private startSegment(at: number): void {
+  /** Starts a segment at `at` (ms); `independent` when that is a keyframe (or audio). */
+  private startSegment(at: number, independent = true): void {
     const previous = this.lastSegment()
     let discontinuity = false
     if (this.muxer.configVersion !== this.initVersion) {
@@ -156,7 +180,9 @@ export class HlsPackager implements StreamSubscriber {
       this.initVersion = this.muxer.configVersion
     }
     const msn = (previous?.msn ?? this.options.firstMsn - 1) + 1
-    this.open = { msn, init: this.initCount, discontinuity, parts: [], startDts: at, programDateTime: this.options.now(), duration: 0 }
+    // Wall-clock time of its first sample: now, less how far the newest frame is past it (seeded frames are older).
+    const programDateTime = this.options.now() - Math.max(0, this.latest - at)
+    this.open = { msn, init: this.initCount, discontinuity, parts: [], independent, startDts: at, programDateTime, duration: 0 }
     this.partStart = at
   }
 
@@ -173,7 +199,7 @@ export class HlsPackager implements StreamSubscriber {
     const pending = this.muxer.pendingStart()
     const end = now ?? (pending === undefined ? start : Math.round(pending * 1000))
     const duration = Math.max(1, end - start) / 1000
-    open.parts.push({ index: open.parts.length, duration, independent: open.parts.length === 0 && this.leadingIsVideo(), bytes })
+    open.parts.push({ index: open.parts.length, duration, independent: open.parts.length === 0 && this.leadingIsVideo() && open.independent, bytes })
     open.duration += duration
     this.partStart = end
     this.published()
@@ -186,7 +212,11 @@ export class HlsPackager implements StreamSubscriber {
     const size = open.parts.reduce((n, p) => n + p.bytes.length, 0)
     this.peakBitsPerSecond = Math.max(this.peakBitsPerSecond, (8 * size) / Math.max(open.duration, 0.001))
     if (this.targetDuration === 0) {
-      this.targetDuration = Math.max(Math.ceil(this.options.minSegmentDuration), Math.ceil(open.duration - 0.001))
+      // Segments run to the first keyframe after the shortest duration: with a known keyframe interval that is
+      // what later segments last, even when this first one (seeded on demand) is shorter.
+      const interval = (this.options.keyframeInterval?.() ?? 0) / 1000
+      const expected = interval > 0 ? interval * Math.ceil(this.options.minSegmentDuration / interval - 0.001) : 0
+      this.targetDuration = Math.max(Math.ceil(this.options.minSegmentDuration), Math.ceil(open.duration - 0.001), Math.ceil(expected - 0.001))
       this.partTarget = Math.max(...open.parts.map((p) => p.duration), this.options.partDuration)
     }
     while (this.segments.length > this.options.segmentCount) {
@@ -202,6 +232,11 @@ export class HlsPackager implements StreamSubscriber {
   /** A part or segment completed: re-render the playlist and wake whoever waited for it. */
   private published(): void {
     this.playlists.clear()
+    if (this.readyWaiters.length > 0 && this.ready) {
+      const waiting = this.readyWaiters
+      this.readyWaiters = []
+      for (const waiter of waiting) waiter.then(true)
+    }
     const ready: Array<Waiter> = []
     const waiting: Array<Waiter> = []
     for (const waiter of this.waiters) (this.hasPart(waiter.msn, waiter.part) ? ready : waiting).push(waiter)
@@ -213,6 +248,9 @@ export class HlsPackager implements StreamSubscriber {
   /** Stops packaging: waiters are woken (and will find nothing), memory goes with the packager. */
   stop(): void {
     this.stopped = true
+    const readyWaiters = this.readyWaiters
+    this.readyWaiters = []
+    for (const waiter of readyWaiters) waiter.then(false)
     const waiters = this.waiters
     this.waiters = []
     for (const waiter of waiters) waiter.wake()
@@ -287,9 +325,21 @@ export class HlsPackager implements StreamSubscriber {
     }
   }
 
+  /** Calls `then(true)` once a playlist can be served, or `then(false)` when packaging stops or `timeoutMs` passes first. */
+  whenReady(then: (ready: boolean) => void, timeoutMs: number): void {
+    if (this.ready) return then(true)
+    if (this.stopped) return then(false)
+    this.readyWaiters.push({ then, deadline: this.options.now() + timeoutMs })
+  }
+
   /** Expires the waiters whose deadline has passed: one sweep for all of them, not a timer per request. */
   expireWaiters(): void {
     const now = this.options.now()
+    if (this.readyWaiters.some((w) => w.deadline <= now)) {
+      const expired = this.readyWaiters.filter((w) => w.deadline <= now)
+      this.readyWaiters = this.readyWaiters.filter((w) => w.deadline > now)
+      for (const waiter of expired) waiter.then(false)
+    }
     if (!this.waiters.some((w) => w.deadline <= now)) return
     const expired = this.waiters.filter((w) => w.deadline <= now)
     this.waiters = this.waiters.filter((w) => w.deadline > now)

@@ -89,7 +89,9 @@ export const renderMediaPlaylist = (playlist: MediaPlaylist, skip = false): stri
     if (i < skipped) return
     boundary(segment, i === 0)
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(segment.programDateTime).toISOString()}`)
-    if ((startsFromEnd[i] ?? Infinity) <= 3 * playlist.targetDuration + 1e-6) for (const part of segment.parts) lines.push(partLine(playlist.sid, segment.msn, part, q))
+    // …and for no more than the last two complete segments (short ones after an on-demand start would add more).
+    const recent = (startsFromEnd[i] ?? Infinity) <= 3 * playlist.targetDuration + 1e-6 && i >= playlist.segments.length - 2
+    if (recent) for (const part of segment.parts) lines.push(partLine(playlist.sid, segment.msn, part, q))
     lines.push(`#EXTINF:${fixed(segment.duration)},`, `${segmentUri(playlist.sid, segment.msn)}${q}`)
   })
   const open = playlist.open

@@ -25,6 +25,7 @@ import { ConnectionLimits } from "../core/limits.js"
 import { Authorization, open } from "../core/auth.js"
 import { parseFlvPath, serveHttpFlv, serveWsFlv } from "../flv/viewers.js"
 import { parseHlsPath, serveHls } from "../hls/http.js"
+import type { HlsPackager } from "../hls/packager.js"
 import { HlsService } from "../hls/service.js"
 import { type FrontReply, type FrontRequest, makeFront, replyThrough } from "./front.js"
 import { describeListenFailure } from "../rtmp/listener.js"
@@ -109,19 +110,25 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
       if (Option.isNone(hls)) return false
       const target = parseHlsPath(request.path)
       if (target === undefined) return false
-      const packager = hls.value.packager(target.app, target.name)
-      if (Option.isNone(packager) || !packager.value.ready) {
-        // In a cluster the stream may live on another node: fetch it, the player's next reload finds it.
-        placement.current()?.remoteHls(target.app, target.name)
-        reply.send(404, "text/plain; charset=utf-8", `${target.app}/${target.name} is not live\n`, "no-store")
+      const service = hls.value
+      const serveWith = (packager: HlsPackager | undefined) => {
+        if (packager === undefined || !packager.ready) {
+          // In a cluster the stream may live on another node: fetch it, the player's next reload finds it.
+          placement.current()?.remoteHls(target.app, target.name)
+          return reply.send(404, "text/plain; charset=utf-8", `${target.app}/${target.name} is not live\n`, "no-store")
+        }
+        // An edge's HLS viewers keep its pull of the stream in use (they hold no connection).
+        if (target.kind === "media") placement.current()?.touch(target.app, target.name)
+        serveHls(target, packager, request.search, reply)
+      }
+      // Media URIs carry the per-publish id: they never start packaging and need no asking, so the hot path
+      // stays synchronous. Playlists are authorized like any play, then start packaging if it is not running.
+      if (target.kind !== "multivariant" && target.kind !== "media") {
+        serveWith(Option.getOrUndefined(service.packager(target.app, target.name)))
         return true
       }
-      // An edge's HLS viewers keep its pull of the stream in use (they hold no connection).
-      if (target.kind === "media") placement.current()?.touch(target.app, target.name)
-      // Media URIs carry the per-publish id; with open access nothing needs asking either, so the hot path
-      // of blocking reloads stays synchronous.
-      if ((target.kind !== "multivariant" && target.kind !== "media") || auth === open) {
-        serveHls(target, packager.value, request.search, reply)
+      if (auth === open) {
+        service.request(target.app, target.name, serveWith)
         return true
       }
       const play = { app: target.app, name: target.name, query: request.search.slice(1), remoteAddress: request.remoteAddress, connectionId: `l${++nextId}`, protocol: "hls" }
@@ -132,7 +139,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
               Effect.logWarning(`Play denied on app '${target.app}': ${denied.reason}`).pipe(
                 Effect.zipRight(Effect.sync(() => reply.send(403, "text/plain; charset=utf-8", "play denied\n", "no-store")))
               ),
-            onSuccess: () => Effect.sync(() => serveHls(target, packager.value, request.search, reply))
+            onSuccess: () => Effect.sync(() => service.request(target.app, target.name, serveWith))
           })
         )
       )

@@ -50,6 +50,9 @@ export class LiveStream {
   hasVideo = false
   /** True once the current publisher sent any audio. */
   hasAudio = false
+  /** Milliseconds between the last two keyframes of the default video track (how packagers size segments). */
+  keyframeInterval: number | undefined = undefined
+  private lastKeyframeAt: number | undefined = undefined
   /** Frames from the last keyframe on, while within limits; empty when there is none or it overflowed. */
   readonly gop: Array<MediaFrame> = []
   private gopBytes = 0
@@ -154,6 +157,8 @@ export class LiveStream {
     this.hasVideo = false
     this.hasAudio = false
     this.clearGop()
+    this.lastKeyframeAt = undefined
+    this.keyframeInterval = undefined
   }
 
   private clearGop(): void {
@@ -214,6 +219,10 @@ export class LiveStream {
 
   private publishPart(typeId: number, timestamp: number, part: TrackPart): void {
     const frame = new MediaFrame(typeId, timestamp, part.payload, part.keyframe, part.sequenceHeader, part.track, part.codec, part.enhanced)
+    if (part.keyframe && part.track === 0 && typeId === TagType.Video) {
+      if (this.lastKeyframeAt !== undefined && timestamp > this.lastKeyframeAt) this.keyframeInterval = timestamp - this.lastKeyframeAt
+      this.lastKeyframeAt = timestamp
+    }
     if (part.sequenceHeader) {
       ;(typeId === TagType.Video ? this.videoHeaders : this.audioHeaders).set(part.track, frame)
     } else if (this.gopLimits.enabled) {

@@ -246,34 +246,56 @@ const NON_SYNC = 0x01010000 // sample_depends_on = 1, sample_is_non_sync_sample
 
 /** moof + mdat for one fragment (an LL-HLS part): one traf per track with samples, their data in track order. */
 export const fragment = (sequence: number, runs: ReadonlyArray<TrackRun>): Uint8Array => {
+  // Written into one allocation (a part is made every 200 ms per stream: small boxes and copies add up).
   const present = runs.filter((r) => r.samples.length > 0)
-  // trun's data_offset depends on the moof's size, which does not depend on the offsets' values: build twice.
-  const build = (offsets: ReadonlyArray<number>) =>
-    box(
-      "moof",
-      fullBox("mfhd", 0, 0, u32(sequence)),
-      ...present.map((run, i) =>
-        box(
-          "traf",
-          fullBox("tfhd", 0, 0x020000, u32(run.id)), // default-base-is-moof
-          fullBox("tfdt", 1, 0, u64(run.baseDecodeTime)),
-          fullBox(
-            "trun",
-            1,
-            0x000001 | 0x000100 | 0x000200 | 0x000400 | 0x000800, // data offset, duration, size, flags, composition offset
-            u32(run.samples.length),
-            i32(offsets[i] ?? 0),
-            ...run.samples.map((s) => [u32(s.duration), u32(s.data.length), u32(s.sync ? SYNC : NON_SYNC), i32(s.compositionOffset)])
-          )
-        )
-      )
-    )
-  const moofSize = build(present.map(() => 0)).length
-  const offsets: Array<number> = []
-  let at = moofSize + 8
-  for (const run of present) {
-    offsets.push(at)
-    at += run.samples.reduce((n, s) => n + s.data.length, 0)
+  const trafSize = (run: TrackRun) => 8 + 16 + 20 + (8 + 4 + 4 + 4 + 16 * run.samples.length)
+  const moofSize = 8 + 16 + present.reduce((n, run) => n + trafSize(run), 0)
+  let mediaSize = 0
+  for (const run of present) for (const sample of run.samples) mediaSize += sample.data.length
+  const out = Buffer.allocUnsafe(moofSize + 8 + mediaSize)
+  let at = 0
+  const header = (size: number, type: string) => {
+    out.writeUInt32BE(size, at)
+    out.write(type, at + 4, "latin1")
+    at += 8
   }
-  return join([build(offsets), box("mdat", ...present.flatMap((r) => r.samples.map((s) => s.data)))])
+  const full = (size: number, type: string, version: number, flags: number) => {
+    header(size, type)
+    out.writeUInt32BE(((version & 0xff) << 24) | (flags & 0xffffff), at)
+    at += 4
+  }
+  header(moofSize, "moof")
+  full(16, "mfhd", 0, 0)
+  out.writeUInt32BE(sequence >>> 0, at)
+  at += 4
+  let dataOffset = moofSize + 8
+  for (const run of present) {
+    header(trafSize(run), "traf")
+    full(16, "tfhd", 0, 0x020000) // default-base-is-moof
+    out.writeUInt32BE(run.id, at)
+    at += 4
+    full(20, "tfdt", 1, 0)
+    out.writeUInt32BE(Math.floor(run.baseDecodeTime / 0x100000000) >>> 0, at)
+    out.writeUInt32BE(run.baseDecodeTime >>> 0, at + 4)
+    at += 8
+    full(8 + 4 + 4 + 4 + 16 * run.samples.length, "trun", 1, 0x000001 | 0x000100 | 0x000200 | 0x000400 | 0x000800) // data offset, duration, size, flags, composition offset
+    out.writeUInt32BE(run.samples.length, at)
+    out.writeInt32BE(dataOffset | 0, at + 4)
+    at += 8
+    for (const sample of run.samples) {
+      out.writeUInt32BE(sample.duration >>> 0, at)
+      out.writeUInt32BE(sample.data.length, at + 4)
+      out.writeUInt32BE(sample.sync ? SYNC : NON_SYNC, at + 8)
+      out.writeInt32BE(sample.compositionOffset | 0, at + 12)
+      at += 16
+      dataOffset += sample.data.length
+    }
+  }
+  header(8 + mediaSize, "mdat")
+  for (const run of present)
+    for (const sample of run.samples) {
+      out.set(sample.data, at)
+      at += sample.data.length
+    }
+  return out
 }

@@ -41,7 +41,7 @@ const setup = (segmentCount = 7) => {
   }
   /** A decoder configuration published now, between frames (as a takeover by another encoder does). */
   const header = (bytes: Buffer) => stream.publishMedia(9, n * 40, bytes)
-  return { stream, packager, play, header, advance: (ms: number) => void (clock += ms) }
+  return { stream, packager, play, header, advance: (ms: number) => void (clock += ms), now: () => clock }
 }
 
 const parse = (text: string) => {
@@ -143,6 +143,49 @@ describe("LL-HLS packager and playlists", () => {
     expect(later.complete[0]?.map?.uri).toBe(`${sid}-init2.mp4`)
     expect(packager.initSegment(1)).toBeUndefined()
     expect(packager.lastDiscontinuitySequence()).toBe(1)
+  })
+
+  it("started on demand mid-GOP: the first segment is the cached GOP up to the next keyframe, however short; ready then", () => {
+    const { stream, play, now } = setup()
+    play(3.52) // keyframes every second: the cache holds the last 0.52 s
+    const late = new HlsPackager(stream, {
+      partDuration: 0.2,
+      minSegmentDuration: 2,
+      segmentCount: 7,
+      firstMsn: 0,
+      discontinuitySequence: 0,
+      now,
+      quickStart: true,
+      keyframeInterval: () => stream.keyframeInterval
+    })
+    late.seed()
+    stream.players.add(late)
+    const events: Array<boolean> = []
+    late.whenReady((ready) => events.push(ready), 6000)
+    expect(late.ready).toBe(false)
+    play(0.52) // the next keyframe comes
+    expect(late.ready).toBe(true)
+    expect(events).toEqual([true])
+    const first = parse(late.playlist("", false).toString())
+    expect(first.playlist.targetDuration).toBe(2)
+    expect(first.complete).toHaveLength(1)
+    expect(first.complete[0]?.duration).toBeCloseTo(1, 2) // from the cached keyframe to the next
+    expect(first.complete[0]?.parts?.[0]?.independent).toBe(true)
+    // Its wall-clock time is when its first frame (the cached keyframe, 1 s ago) came in, within a frame.
+    expect(Math.abs((first.complete[0]?.programDateTime?.getTime() ?? 0) - (now() - 1000))).toBeLessThanOrEqual(40)
+    play(4)
+    const later = parse(late.playlist("", false).toString())
+    for (const segment of later.complete.slice(1)) expect(segment.duration).toBeCloseTo(2, 2)
+    for (const segment of later.complete) expect(segment.parts?.[0]?.independent ?? true).toBe(true)
+  })
+
+  it("a request before the first playlist waits for it, and is let go when packaging stops first", () => {
+    const { stream, now } = setup()
+    const packager = new HlsPackager(stream, { partDuration: 0.2, minSegmentDuration: 2, segmentCount: 7, firstMsn: 0, discontinuitySequence: 0, now })
+    const events: Array<boolean> = []
+    packager.whenReady((ready) => events.push(ready), 6000)
+    packager.stop()
+    expect(events).toEqual([false])
   })
 
   it("a waiter whose part does not come expires at three target durations, in the sweep", () => {
