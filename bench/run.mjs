@@ -8,7 +8,7 @@
 // 400 players is above 1.2× nginx-rtmp's (median over --repeat runs).
 //
 // usage: npm run bench -- [--players "1 100 400 1000"] [--hold 20] [--repeat 1] [--servers "effect nginx nms"]
-//                         [--sink-from 400] [--no-latency] [--no-ingest] [--http-viewers "400 1000"] [--no-http]
+//                         [--sink-from 400] [--no-latency] [--no-ingest] [--ingest-publishers 16] [--http-viewers "400 1000"] [--no-http]
 //                         [--hls-viewers "1000"] [--no-hls]
 //                         [--out FILE.jsonl]
 // HTTP-FLV fan-out (effect-rtmp and node-media-server only: nginx-rtmp has no HTTP-FLV) uses our own
@@ -19,7 +19,7 @@ import * as net from "node:net"
 import * as path from "node:path"
 import { hlsFanout } from "./hls.mjs"
 import { httpFlvFanout } from "./http-flv.mjs"
-import { flag, freePort, sharedSample, sleep, treeCpuSeconds, work } from "./measure.mjs"
+import { flag, freePort, holdWindow, sharedSample, sleep, treeCpuSeconds, work } from "./measure.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const shared = path.resolve(root, "../shared")
@@ -53,11 +53,11 @@ const waitForPort = async (port, timeoutMs = 20000) => {
 }
 
 /** Starts one server; resolves with { pid, port, httpPort, stop }. */
-const startServer = async (name, { hls = false } = {}) => {
+const startServer = async (name, { hls = false, effectFlags = [] } = {}) => {
   const port = await freePort()
   const httpPort = await freePort()
   if (name === "effect") {
-    const child = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--log-level", "warning"], {
+    const child = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--log-level", "warning", ...effectFlags], {
       stdio: ["ignore", "ignore", "inherit"],
       env: { ...process.env, MALLOC_TRIM_THRESHOLD_: "1073741824", NODE_ENV: "production" }
     })
@@ -187,6 +187,29 @@ if (!has("no-ingest")) {
   }
 }
 
+// Many real-time publishers, no players (an ingest front end): effect-rtmp as configured by default (LL-HLS
+// packaged from publish) and with --hls-on-demand, beside the peers.
+const ingestPublishers = has("no-ingest") ? 0 : Number(flag("ingest-publishers", "16"))
+if (ingestPublishers > 0) {
+  const sample2500 = sharedSample(30, 2500)
+  const variants = servers.flatMap((name) => (name === "effect" ? [{ name, label: "effect", effectFlags: [] }, { name, label: "effect --hls-on-demand", effectFlags: ["--hls-on-demand"] }] : [{ name, label: name, effectFlags: [] }]))
+  for (const variant of rotate(variants, step++)) {
+    const server = await startServer(variant.name, { effectFlags: variant.effectFlags })
+    log(`ingest ${variant.label}: ${ingestPublishers} publishers`)
+    const publishers = Array.from({ length: ingestPublishers }, (_, i) =>
+      spawn("ffmpeg", ["-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", sample2500, "-c", "copy", "-f", "flv", `rtmp://127.0.0.1:${server.port}/live/in${i}`], { stdio: "ignore" })
+    )
+    try {
+      await sleep(5000)
+      const window = await holdWindow(server.pid, hold)
+      record({ kind: "ingest-many", server: variant.label, publishers: ingestPublishers, result: { cpu_pct: (100 * window.cpu) / window.seconds, rss_mib: window.rssMax, alive: publishers.filter((p) => p.exitCode === null).length } })
+    } finally {
+      publishers.forEach((p) => p.kill("SIGKILL"))
+      await server.stop()
+    }
+  }
+}
+
 const httpServers = servers.filter((s) => s !== "nginx")
 for (const viewers of httpViewerCounts) {
   for (const name of rotate(httpServers, step++)) {
@@ -283,6 +306,16 @@ if (ingestRuns.length > 0) {
   for (const e of ingestRuns) {
     const r = e.result
     lines.push(`| ${e.server} | ${fmt(r.mbps)} | ${fmt(r.cpu_pct)} | ${fmt(r.cpu_ms_per_mbit, 2)} | ${r.publisher_alive} |`)
+  }
+}
+const manyRuns = entries.filter((e) => e.kind === "ingest-many")
+if (manyRuns.length > 0) {
+  lines.push("", `### Ingest (${manyRuns[0].publishers} real-time ffmpeg publishers of the 2.5 Mbit/s sample, no players; ${hold} s hold)`, "")
+  lines.push("| server | publishers kept | CPU % of a core | RSS MiB | CPU ÷ nginx | CPU ÷ nms |", "|---|---|---|---|---|---|")
+  const cpuOf = (label) => manyRuns.find((e) => e.server === label)?.result.cpu_pct
+  for (const e of manyRuns) {
+    const r = e.result
+    lines.push(`| ${e.server} | ${r.alive}/${e.publishers} | ${fmt(r.cpu_pct)} | ${fmt(r.rss_mib)} | ${ratio(r.cpu_pct, cpuOf("nginx"))} | ${ratio(r.cpu_pct, cpuOf("nms"))} |`)
   }
 }
 const httpRuns = entries.filter((e) => e.kind === "http-flv" && e.result)
