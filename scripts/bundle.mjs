@@ -16,6 +16,11 @@ await build({
   format: "esm",
   target: "node20",
   external: ["@redis/client"],
+  // Whitespace and syntax only: names stay, so stack traces and profiles read as before; the source V8 keeps
+  // for lazy compilation is a third smaller (~1 MiB of idle RSS). `node --enable-source-maps` maps lines back.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  sourcemap: "linked",
   // CommonJS dependencies (ws, mpegts.js lookups) call require(); an ES module has none of its own.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: "warning"
