@@ -264,7 +264,13 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
       }
     })
 
-    /** A publisher that answers pings but sends no media (a stuck encoder) frees its stream key. */
+    const failOnError = Effect.catchAll((error: ConnectionClosed) => Effect.sync(() => fail(error)))
+
+    /**
+     * A publisher that answers pings but sends no media (a stuck encoder) frees its stream key. Started
+     * with the connection's first publish: players and idle connections hold one fiber and timer less.
+     */
+    let watchingIdle = false
     const watchPublisherIdle = Effect.gen(function* () {
       for (;;) {
         const before = mediaMessages
@@ -345,6 +351,10 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
           }
           const { stream, publisher: info, name: publicName } = result.right
           publishing.set(streamId, { scope, stream, info, requestedName: name })
+          if (!watchingIdle && Duration.toMillis(config.publisherIdleTimeout) > 0) {
+            watchingIdle = true
+            yield* watchPublisherIdle.pipe(failOnError, Effect.forkScoped)
+          }
           session.sendUserControl({ event: 0, streamId })
           session.sendStatus(streamId, "status", "NetStream.Publish.Start", `${publicName} is now published`)
           yield* Effect.logInfo(`Publishing ${app}/${publicName} (${request.publishType})`)
@@ -434,9 +444,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
     onBytes = (bytes) => session.receive(bytes)
     for (const bytes of early.splice(0)) feed(bytes)
     if (!session.isPaused && !failed) socket.resume()
-    const failOnError = Effect.catchAll((error: ConnectionClosed) => Effect.sync(() => fail(error)))
     yield* watchPings.pipe(failOnError, Effect.forkScoped)
-    if (Duration.toMillis(config.publisherIdleTimeout) > 0) yield* watchPublisherIdle.pipe(failOnError, Effect.forkScoped)
     return yield* Deferred.await(closed)
   }).pipe(
     Effect.catchAll((error) =>
