@@ -59,6 +59,9 @@ const httpDate = (now: number): string => {
 }
 
 const HEAD_END = Buffer.from("\r\n\r\n")
+/** Shared responses kept whole, and the largest body that is. */
+const HOT_RESPONSES = 32
+const MAX_HOT_BODY = 1024 * 1024
 
 type Parsed =
   | { readonly kind: "incomplete" }
@@ -114,14 +117,23 @@ export const makeFront = (options: FrontOptions) => {
     `Access-Control-Allow-Origin: ${options.cors}\r\nCache-Control: ${cacheControl}\r\nDate: ${httpDate(Date.now())}\r\n` +
     (close ? "Connection: close\r\n\r\n" : keepAlive)
   const keepAlive = `Keep-Alive: timeout=${Math.floor(options.keepAliveTimeoutMs / 1000)}\r\n\r\n`
-  /** Keep-alive heads of shared bodies, by body: dropped with the body. */
-  const heads = new WeakMap<Uint8Array, { readonly status: number; readonly second: number; readonly bytes: Buffer }>()
-  const sharedHead = (body: Uint8Array, status: number, contentType: string, cacheControl: string): Buffer => {
+  /**
+   * Whole keep-alive responses (head and body in one Buffer: one `write`, no writev) for the shared bodies
+   * answered most recently — a thousand viewers ask for the same new part or playlist within a moment.
+   * A few dozen are kept; the Date in the head is renewed each second.
+   */
+  const hot = new Map<Uint8Array, { readonly status: number; readonly second: number; readonly bytes: Buffer }>()
+  const sharedResponse = (body: Uint8Array, status: number, contentType: string, cacheControl: string): Buffer => {
     const second = Math.floor(Date.now() / 1000)
-    const known = heads.get(body)
+    const known = hot.get(body)
     if (known !== undefined && known.status === status && known.second === second) return known.bytes
-    const bytes = Buffer.from(renderHead(status, contentType, body.length, cacheControl, false), "latin1")
-    heads.set(body, { status, second, bytes })
+    const head = renderHead(status, contentType, body.length, cacheControl, false)
+    const bytes = Buffer.allocUnsafe(head.length + body.length)
+    bytes.write(head, 0, "latin1")
+    bytes.set(body, head.length)
+    hot.delete(body)
+    hot.set(body, { status, second, bytes })
+    if (hot.size > HOT_RESPONSES) for (const oldest of hot.keys()) if (hot.size > HOT_RESPONSES) hot.delete(oldest)
     return bytes
   }
 
@@ -197,17 +209,16 @@ export const makeFront = (options: FrontOptions) => {
           this.closeListeners = []
           if (this.socket.destroyed) return
           const socket = this.socket
-          socket.cork()
-          if (body instanceof Uint8Array && !close) {
-            // Parts and playlists are shared Buffers answered to every viewer: their head is rendered once (a second).
-            socket.write(sharedHead(body, status, contentType, cacheControl))
-            socket.write(body)
+          if (body instanceof Uint8Array && !close && body.length <= MAX_HOT_BODY) {
+            // Parts and playlists are shared Buffers answered to every viewer: their response is built once (a second).
+            socket.write(sharedResponse(body, status, contentType, cacheControl))
           } else {
             const chunks = asChunks(body)
+            socket.cork()
             socket.write(renderHead(status, contentType, byteLength(chunks), cacheControl, close), "latin1")
             for (const chunk of chunks) socket.write(chunk)
+            socket.uncork()
           }
-          socket.uncork()
           this.busy = false
           if (close) {
             this.closing = true
