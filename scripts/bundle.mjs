@@ -8,6 +8,22 @@ import { build } from "esbuild"
 import * as path from "node:path"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
+/**
+ * @effect/cli's option module imports YAML, TOML and INI parsers for options read from files, which this
+ * server does not offer; as CommonJS they would be evaluated at start-up (~0.7 MiB of idle RSS). Here they
+ * stay out of the bundle and are required from node_modules on first use.
+ */
+const lazyConfigParsers = {
+  name: "lazy-config-parsers",
+  setup(bundle) {
+    bundle.onResolve({ filter: /^(yaml|toml|ini)$/ }, (args) => ({ path: args.path, namespace: "lazy-config-parser" }))
+    bundle.onLoad({ filter: /.*/, namespace: "lazy-config-parser" }, (args) => ({
+      contents: `import { createRequire } from "node:module"; export const parse = (text) => createRequire(import.meta.url)(${JSON.stringify(args.path)}).parse(text);`,
+      loader: "js"
+    }))
+  }
+}
+
 await build({
   entryPoints: [path.join(root, "dist", "cli", "run.js")],
   outfile: path.join(root, "dist", "server.mjs"),
@@ -21,6 +37,7 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true,
   sourcemap: "linked",
+  plugins: [lazyConfigParsers],
   // CommonJS dependencies (ws, mpegts.js lookups) call require(); an ES module has none of its own.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: "warning"
