@@ -10,7 +10,7 @@
  */
 import { fragment, initSegment, type Sample, type TrackRun, type TrackSetup } from "../protocol/fmp4.js"
 import { type AudioConfig, audioConfig, audioFrame, type VideoConfig, videoConfig, videoFrame } from "./codecs.js"
-import { type MediaFrame, TagType } from "./frame.js"
+import { type MediaFrame, sameConfig, TagType } from "./frame.js"
 
 interface Pending {
   readonly dts: number
@@ -39,8 +39,6 @@ class TrackQueue {
     return { id: 0, baseDecodeTime: (ready[0] as Pending).dts, samples }
   }
 }
-
-const sameBytes = (a: Uint8Array | undefined, b: Uint8Array): boolean => a !== undefined && Buffer.compare(a, b) === 0
 
 export class Fmp4Muxer {
   video: VideoConfig | undefined = undefined
@@ -74,7 +72,7 @@ export class Fmp4Muxer {
   push(frame: MediaFrame): boolean {
     if (frame.typeId === TagType.Video) {
       if (frame.sequenceHeader) {
-        if (this.video !== undefined && sameBytes(this.videoRecord, frame.payload)) return true
+        if (sameConfig(this.videoRecord, frame)) return true
         const config = videoConfig(frame.payload, this.sizeHint())
         if (config === undefined) return false
         this.video = config
@@ -91,7 +89,7 @@ export class Fmp4Muxer {
     }
     if (frame.typeId === TagType.Audio) {
       if (frame.sequenceHeader) {
-        if (this.audio !== undefined && sameBytes(this.audioRecord, frame.payload)) return true
+        if (sameConfig(this.audioRecord, frame)) return true
         const config = audioConfig(frame.payload)
         if (config === undefined) return false
         this.audio = config

@@ -14,6 +14,9 @@ export const TagType = {
 } as const
 export type TagType = (typeof TagType)[keyof typeof TagType]
 
+/** Whether `header` carries exactly the decoder configuration record `held` (a viewer, muxer or recording already has). */
+export const sameConfig = (held: Uint8Array | undefined, header: MediaFrame): boolean => held !== undefined && Buffer.compare(held, header.payload) === 0
+
 /** A way of putting frames on the wire. Each has a slot in every frame's byte cache. */
 export interface WireFormat {
   readonly name: string

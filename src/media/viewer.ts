@@ -7,7 +7,7 @@
  * header) lives in its `Sink`.
  */
 import { type LiveStream, type StreamSubscriber } from "./stream.js"
-import { type MediaFrame, TagType } from "./frame.js"
+import { type MediaFrame, sameConfig, TagType } from "./frame.js"
 import type { TrackFilter } from "./tracks.js"
 
 /** Where a viewer's frames go: one connection, in one wire format. */
@@ -191,7 +191,7 @@ export class Viewer implements StreamSubscriber {
   private isNewConfig(header: MediaFrame): boolean {
     const key = header.typeId * 256 + header.track
     const current = this.configs.get(key)
-    if (current !== undefined && Buffer.compare(current, header.payload) === 0) return false
+    if (sameConfig(current, header)) return false
     this.configs.set(key, header.payload)
     return true
   }

@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { FLV_TAGS, flvHeaderFor } from "../flv/sink.js"
 import { Fmp4Muxer } from "../media/fmp4-muxer.js"
-import { type MediaFrame, TagType } from "../media/frame.js"
+import { type MediaFrame, sameConfig, TagType } from "../media/frame.js"
 import type { LiveStream, StreamSubscriber } from "../media/stream.js"
 
 export interface RecordingSettings {
@@ -89,7 +89,7 @@ export class Recorder implements StreamSubscriber {
       // a different one starts a new file at the next keyframe; the same one again changes nothing.
       const file = this.file
       const record = frame.typeId === TagType.Video ? file?.records.video : file?.records.audio
-      if (file !== undefined && (record === undefined || Buffer.compare(record, frame.payload) !== 0)) file.configChanged = true
+      if (file !== undefined && !sameConfig(record, frame)) file.configChanged = true
       return
     }
     const video = stream.hasVideo
