@@ -69,9 +69,9 @@ interface HlsQuery {
 
 const queryOf = memo((search: string): HlsQuery => {
   const query = new URLSearchParams(search)
-  const own = new URLSearchParams(search)
-  for (const key of [...own.keys()]) if (key.startsWith("_HLS_")) own.delete(key)
-  return { msn: query.get("_HLS_msn"), part: query.get("_HLS_part"), skip: ["YES", "v2"].includes(query.get("_HLS_skip") ?? ""), client: own.toString() }
+  const directives = { msn: query.get("_HLS_msn"), part: query.get("_HLS_part"), skip: ["YES", "v2"].includes(query.get("_HLS_skip") ?? "") }
+  for (const key of [...query.keys()]) if (key.startsWith("_HLS_")) query.delete(key)
+  return { ...directives, client: query.toString() }
 })
 
 const error = (reply: FrontReply, status: number, message: string) => reply.send(status, "text/plain; charset=utf-8", `${message}\n`, "no-store")

@@ -60,6 +60,14 @@ interface Waiter {
 /** Playlist variants (full or delta, per client query) kept rendered per part. */
 const MAX_CACHED_PLAYLISTS = 64
 
+/** The items that pass `test`, and the rest, in one pass. */
+const partition = <A>(items: ReadonlyArray<A>, test: (item: A) => boolean): [Array<A>, Array<A>] => {
+  const passed: Array<A> = []
+  const failed: Array<A> = []
+  for (const item of items) (test(item) ? passed : failed).push(item)
+  return [passed, failed]
+}
+
 const randomSid = () => Math.random().toString(16).slice(2, 10)
 
 export class HlsPackager implements StreamSubscriber {
@@ -237,9 +245,7 @@ export class HlsPackager implements StreamSubscriber {
       this.readyWaiters = []
       for (const waiter of waiting) waiter.then(true)
     }
-    const ready: Array<Waiter> = []
-    const waiting: Array<Waiter> = []
-    for (const waiter of this.waiters) (this.hasPart(waiter.msn, waiter.part) ? ready : waiting).push(waiter)
+    const [ready, waiting] = partition(this.waiters, (w) => this.hasPart(w.msn, w.part))
     if (ready.length === 0) return
     this.waiters = waiting
     for (const waiter of ready) waiter.wake()
@@ -335,15 +341,17 @@ export class HlsPackager implements StreamSubscriber {
   /** Expires the waiters whose deadline has passed: one sweep for all of them, not a timer per request. */
   expireWaiters(): void {
     const now = this.options.now()
-    if (this.readyWaiters.some((w) => w.deadline <= now)) {
-      const expired = this.readyWaiters.filter((w) => w.deadline <= now)
-      this.readyWaiters = this.readyWaiters.filter((w) => w.deadline > now)
+    const due = (waiter: { readonly deadline: number }) => waiter.deadline <= now
+    if (this.readyWaiters.some(due)) {
+      const [expired, waiting] = partition(this.readyWaiters, due)
+      this.readyWaiters = waiting
       for (const waiter of expired) waiter.then(false)
     }
-    if (!this.waiters.some((w) => w.deadline <= now)) return
-    const expired = this.waiters.filter((w) => w.deadline <= now)
-    this.waiters = this.waiters.filter((w) => w.deadline > now)
-    for (const waiter of expired) waiter.expire()
+    if (this.waiters.some(due)) {
+      const [expired, waiting] = partition(this.waiters, due)
+      this.waiters = waiting
+      for (const waiter of expired) waiter.expire()
+    }
   }
 
   /** The media playlist, as bytes: cached per published part (thousands of blocked reloads get the same Buffer). */

@@ -91,8 +91,8 @@ export class HlsService extends Effect.Service<HlsService>()("effect-rtmp/HlsSer
     }
 
     /**
-     * The packager an HLS request is for: `then` gets it at once when the stream is being packaged, or once
-     * it is started for this request (the default: packaging on demand), or undefined when the stream is not live.
+     * The packager an HLS request is for: `then` gets it once it can serve a playlist — at once when it can
+     * already, after starting it for this request with `--hls-on-demand` — or undefined when the stream is not live.
      */
     const request = (app: string, name: string, then: (packager: HlsPackager | undefined) => void): void => {
       const key = streamKey(app, name)
