@@ -8,23 +8,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { CHROMIUM, launchChromium } from "../support/browser.js"
+import { CHROMIUM, launchChromium, playbackOf } from "../support/browser.js"
 import { httpGet } from "../support/http.js"
 import { waitUntil } from "../support/poll.js"
 import { ffmpegPublish } from "../support/processes.js"
 import { startHttpServer } from "../support/server.js"
 
 const artifacts = path.resolve(import.meta.dirname, "../../test-results")
-
-interface Playback {
-  readonly firstFrameAt: number | undefined
-  readonly currentTime: number
-  readonly frames: number
-  readonly errors: ReadonlyArray<string>
-  /** LL-HLS only: Date.now() − hls.playingDate (PROGRAM-DATE-TIME), ms: glass-to-glass less the encoder. */
-  readonly behindLiveMs: number | null
-  readonly stalls: number
-}
 
 describe.runIf(CHROMIUM !== undefined)("the watch page in Chromium", () => {
   it.scopedLive("plays over WS-FLV, HTTP-FLV and LL-HLS: first frame within 1 s (1.5 s for HLS), 60+ frames within 5 s, no errors", () =>
@@ -44,19 +34,7 @@ describe.runIf(CHROMIUM !== undefined)("the watch page in Chromium", () => {
           })
           await page.setViewport({ width: 1100, height: 900 })
           await page.goto(`${server.base}/live/show?transport=${transport}`, { waitUntil: "domcontentloaded" })
-          // Evaluated in the page (as source text: the project compiles without the DOM library).
-          const playback = () =>
-            page.evaluate(`(() => {
-              const video = document.querySelector("video")
-              return {
-                firstFrameAt: window.firstFrameAt,
-                currentTime: video.currentTime,
-                frames: video.getVideoPlaybackQuality().totalVideoFrames,
-                errors: window.playerErrors,
-                behindLiveMs: window.hls && window.hls.playingDate ? Date.now() - window.hls.playingDate.getTime() : null,
-                stalls: window.playerStalls || 0
-              }
-            })()`) as Promise<Playback>
+          const playback = () => playbackOf(page)
           await waitUntil(`${transport}: the first frame`, async () => (await playback()).firstFrameAt !== undefined, 10_000, 50)
           const first = await playback()
           await waitUntil(`${transport}: 60 frames`, async () => (await playback()).frames > 60, 5_000, 100)

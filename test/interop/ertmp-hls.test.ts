@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { amfObject } from "../../src/protocol/amf0.js"
-import { CHROMIUM, launchChromium } from "../support/browser.js"
+import { CHROMIUM, launchChromium, playbackOf } from "../support/browser.js"
 import { publishAs } from "../support/client.js"
 import { encodeFixture, opusHeadFromDops, toTags } from "../support/ertmp-fixtures.js"
 import { readFragmentedMp4 } from "../support/mp4-reader.js"
@@ -66,18 +66,7 @@ describe.runIf(CHROMIUM !== undefined)("Enhanced RTMP codecs → LL-HLS", () => 
       yield* Effect.promise(async () => {
         const page = await browser.newPage()
         await page.goto(`${server.base}/live/av1?transport=hls`, { waitUntil: "domcontentloaded" })
-        const state = () =>
-          page.evaluate(`(() => {
-            const video = document.querySelector("video")
-            return {
-              firstFrameAt: window.firstFrameAt,
-              currentTime: video.currentTime,
-              frames: video.getVideoPlaybackQuality().totalVideoFrames,
-              errors: window.playerErrors,
-              behindLiveMs: window.hls && window.hls.playingDate ? Date.now() - window.hls.playingDate.getTime() : null,
-              stalls: window.playerStalls || 0
-            }
-          })()`) as Promise<{ firstFrameAt: number | undefined; currentTime: number; frames: number; errors: Array<string>; behindLiveMs: number | null; stalls: number }>
+        const state = () => playbackOf(page)
         await waitUntil("60 AV1 frames in Chromium", async () => (await state()).frames > 60, 15_000, 200)
         const first = await state()
         expect(first.errors).toEqual([])
