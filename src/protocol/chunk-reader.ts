@@ -6,8 +6,7 @@
  * - Set Chunk Size and Abort are applied by the reader itself, so a new chunk size governs the very next
  *   chunk, whatever the caller does.
  * - Any split of the byte stream yields the same messages; only a partial header (≤ 18 bytes) is buffered
- *   between reads. A message that arrives whole inside one read is handed out as a view of that read
- *   (no copy): the caller must not reuse input buffers (Node's `data` buffers are fresh per read).
+ *   between reads. Every payload is a copy, never a view of the input: the caller may reuse its read buffer.
  * - Memory is bounded by `maxMessageSize` and `maxBufferedBytes`, never by the peer's chunk size.
  */
 import { ChunkError } from "./errors.js"

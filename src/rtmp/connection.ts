@@ -12,6 +12,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import type * as net from "node:net"
@@ -26,6 +27,7 @@ import { ServerSession, type SessionRequest } from "../session/server-session.js
 import type { AccessRequest } from "../core/auth.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"
 import { openIoLog } from "../transport/log-io.js"
+import { type SocketReads, streamedReads } from "../transport/socket-reads.js"
 import { batchedWrite, inBatch } from "../transport/write-batch.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
 import { Viewer } from "../media/viewer.js"
@@ -61,8 +63,12 @@ interface Playing {
 }
 
 /** Serves one connection until it closes; never fails (errors are logged and end only this connection). */
-export const handleConnection = (socket: net.Socket, connectionId: string, protocol: "rtmp" | "rtmps" = "rtmp") =>
-  Effect.gen(function* () {
+export const handleConnection = (connection: net.Socket | SocketReads, connectionId: string, protocol: "rtmp" | "rtmps" = "rtmp") => {
+  const reads = "onBytes" in connection ? connection : streamedReads(connection)
+  const socket = reads.socket
+  /** Bytes kept past the read that brought them (handshake, early bytes, I/O log) are copied when borrowed. */
+  const kept = (bytes: Buffer): Buffer => (reads.borrowed ? Buffer.from(bytes) : bytes)
+  return Effect.gen(function* () {
     const config = yield* ServerConfig
     const access = yield* Access
     const connections = yield* Connections
@@ -73,9 +79,12 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
 
     const closed = yield* Deferred.make<void, ConnectionError>()
     let failed = false
+    let onBytes: (bytes: Buffer) => void = () => {}
+    const ignore = () => {}
     const end = (exit: Exit.Exit<never, ConnectionError>) => {
       failed = true
-      socket.pause()
+      // Later bytes are dropped, not left unread: reading on lets the peer's close be seen at once.
+      onBytes = ignore
       Deferred.unsafeDone(closed, exit)
     }
     const fail = (error: ConnectionError) => end(Exit.fail(error))
@@ -85,13 +94,15 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
     }
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
-        // end() flushes what is queued; destroy() guarantees the socket goes even if the peer stalls.
+        // end() flushes what is queued; reading on (into nothing) sees the peer's close; destroy()
+        // guarantees the socket goes even if the peer stalls.
+        onBytes = ignore
         socket.end()
+        socket.resume()
         setTimeout(() => socket.destroy(), 2000).unref()
       })
     )
 
-    let onBytes: (bytes: Buffer) => void = () => {}
     /** Protocol errors are thrown by the sans-IO code; here they become this connection's failure. */
     const feed = (bytes: Buffer) => {
       try {
@@ -100,10 +111,6 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
         end(exitFor(cause))
       }
     }
-    socket.on("data", (bytes: Buffer) => {
-      ioLog.input(bytes)
-      inBatch(() => feed(bytes))
-    })
     socket.on("error", (cause) => fail(new ConnectionClosed({ reason: "SocketError", message: cause.message })))
     socket.on("close", () => Deferred.unsafeDone(closed, Exit.fail(new ConnectionClosed({ reason: "PeerClosed", message: "peer closed the connection" }))))
 
@@ -113,15 +120,24 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
     // Bytes that arrive after C2 but before the session exists (the client does not wait) are kept.
     const early: Array<Buffer> = []
     onBytes = (bytes) => {
-      const step = handshake.receive(bytes)
+      const step = handshake.receive(kept(bytes))
       if (step.send !== undefined) write(step.send)
       if (step._tag === "Done") {
         if (step.rest.length > 0) early.push(step.rest)
-        onBytes = (later) => void early.push(later)
+        onBytes = (later) => void early.push(kept(later))
         socket.pause() // at most the read in flight lands in `early` until the session takes over
         Deferred.unsafeDone(handshakeDone, Exit.void)
       }
     }
+    // Reads that came before this point are handed over now, to the handshake.
+    reads.onBytes(
+      Option.isSome(config.logIoDir)
+        ? (bytes) => {
+            ioLog.input(kept(bytes))
+            inBatch(() => feed(bytes))
+          }
+        : (bytes) => inBatch(() => feed(bytes))
+    )
     yield* Deferred.await(handshakeDone).pipe(
       Effect.raceFirst(Deferred.await(closed).pipe(Effect.flatMap(() => Effect.never))),
       Effect.timeoutFail({
@@ -441,7 +457,7 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
       Effect.forkScoped
     )
 
-    onBytes = (bytes) => session.receive(bytes)
+    if (!failed) onBytes = (bytes) => session.receive(bytes)
     for (const bytes of early.splice(0)) feed(bytes)
     if (!session.isPaused && !failed) socket.resume()
     yield* watchPings.pipe(failOnError, Effect.forkScoped)
@@ -464,3 +480,4 @@ export const handleConnection = (socket: net.Socket, connectionId: string, proto
     Effect.scoped,
     Effect.annotateLogs({ connection: connectionId, remote: `${socket.remoteAddress}:${socket.remotePort}` })
   )
+}

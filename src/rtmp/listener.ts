@@ -21,6 +21,7 @@ import { ServerConfig } from "../core/config.js"
 import { handleConnection } from "./connection.js"
 import { StreamPlacement } from "../core/placement.js"
 import { StreamRegistry } from "../core/registry.js"
+import { adoptAccepted } from "../transport/socket-reads.js"
 import { secureContextOptions, TlsCertificates, type TlsError } from "../transport/tls.js"
 
 /** The listener could not start; `message` is one line for the user that names the flag to change. */
@@ -109,10 +110,12 @@ export class RtmpServer extends Effect.Service<RtmpServer>()("effect-rtmp/RtmpSe
       return true
     }
 
-    const plain = net.createServer({ noDelay: true, pauseOnConnect: false })
-    plain.on("connection", (socket) => {
+    // Accepted paused, so that the connection's handle can move to a socket reading into the shared buffer.
+    const plain = net.createServer({ noDelay: true, pauseOnConnect: true })
+    plain.on("connection", (accepted) => {
       const id = `c${++nextId}`
-      if (admit(socket, id)) runConnection(handleConnection(socket, id))
+      const reads = adoptAccepted(accepted)
+      if (admit(reads.socket, id)) runConnection(handleConnection(reads, id))
     })
     const stopAccepting = (server: net.Server) => close(server).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore, Effect.forkDaemon, Effect.asVoid)
     const address = yield* Effect.acquireRelease(listen(plain, config.host, config.port), () =>

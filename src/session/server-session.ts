@@ -109,10 +109,13 @@ export class ServerSession {
     return this.paused
   }
 
-  /** Feeds bytes from the socket. Throws a protocol error on malformed input. */
+  /**
+   * Feeds bytes from the socket. Throws a protocol error on malformed input. The bytes are not kept past
+   * the call (what waits while paused is copied), so the caller may reuse its read buffer.
+   */
   receive(bytes: Uint8Array): void {
     if (this.paused) {
-      this.pending.push(bytes)
+      this.pending.push(Buffer.from(bytes))
       return
     }
     this.process(bytes)
@@ -130,7 +133,7 @@ export class ServerSession {
 
   private process(bytes: Uint8Array): void {
     const consumed = this.reader.push(bytes, this.onMessage)
-    if (consumed < bytes.length) this.pending.unshift(bytes.subarray(consumed))
+    if (consumed < bytes.length) this.pending.unshift(Buffer.from(bytes.subarray(consumed)))
     const sequence = this.window.due(this.reader.bytesRead)
     if (sequence !== undefined) this.sendControl(MessageType.Acknowledgement, encodeAcknowledgement(sequence))
   }
