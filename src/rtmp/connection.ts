@@ -5,7 +5,6 @@
  * decisions that need the registry run in the control fiber, one at a time, in order.
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -78,10 +77,13 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
     const ioLog = yield* openIoLog(config.logIoDir, connectionId)
 
     const closed = yield* Deferred.make<void, ConnectionError>()
+    /** The session's requests, then `undefined` once the connection ends. */
+    const requests = yield* Queue.unbounded<SessionRequest | undefined>()
     let failed = false
     let onBytes: (bytes: Buffer) => void = () => {}
     const ignore = () => {}
     const end = (exit: Exit.Exit<never, ConnectionError>) => {
+      if (!failed) Queue.unsafeOffer(requests, undefined)
       failed = true
       // Later bytes are dropped, not left unread: reading on lets the peer's close be seen at once.
       onBytes = ignore
@@ -112,7 +114,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       }
     }
     socket.on("error", (cause) => fail(new ConnectionClosed({ reason: "SocketError", message: cause.message })))
-    socket.on("close", () => Deferred.unsafeDone(closed, Exit.fail(new ConnectionClosed({ reason: "PeerClosed", message: "peer closed the connection" }))))
+    socket.on("close", () => end(Exit.fail(new ConnectionClosed({ reason: "PeerClosed", message: "peer closed the connection" }))))
 
     // --- handshake -------------------------------------------------------------------------------------
     const handshake = new ServerHandshake()
@@ -152,7 +154,6 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
     yield* Effect.logDebug(`Handshake completed (${handshake.usedDigest ? "digest" : "simple"})`)
 
     // --- session -------------------------------------------------------------------------------------
-    const requests = yield* Queue.unbounded<SessionRequest>()
     const publishing = new Map<number, Publishing>()
     const playing = new Map<number, Playing>()
     let app: string | undefined
@@ -201,6 +202,51 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       }
     )
 
+    /**
+     * Checked once a second by the Connections sweep. A silent peer is pinged, and dropped when it stays
+     * silent (a dead TCP peer would otherwise hold its stream key until the OS notices); any byte counts as
+     * a sign of life, so players that rarely acknowledge are only pinged, never dropped. A publisher that
+     * answers pings but sends no media (a stuck encoder) frees its stream key.
+     */
+    const pingInterval = Duration.toMillis(config.pingInterval)
+    const pingTimeout = Duration.toMillis(config.pingTimeout)
+    const idleLimit = Duration.toMillis(config.publisherIdleTimeout)
+    const liveness = {
+      bytesSeen: -1,
+      heardAt: now(),
+      pingedAt: -1,
+      mediaSeen: 0,
+      mediaAt: 0,
+      /** The first publish on this connection starts the idle clock. */
+      publishingSince(at: number, messages: number) {
+        this.mediaAt = at
+        this.mediaSeen = messages
+      },
+      watch(at: number) {
+        const bytes = session.reader.bytesRead
+        if (bytes !== this.bytesSeen) {
+          this.bytesSeen = bytes
+          this.heardAt = at
+          this.pingedAt = -1
+        } else if (this.pingedAt >= 0) {
+          if (at - this.pingedAt >= pingTimeout) {
+            fail(new ConnectionClosed({ reason: "PingTimeout", message: `no answer to a ping within ${Duration.format(config.pingTimeout)} (ping-timeout)` }))
+          }
+        } else if (at - this.heardAt >= pingInterval) {
+          session.sendUserControl({ event: 6, timestamp: at >>> 0 })
+          this.pingedAt = at
+        }
+        if (idleLimit > 0 && publishing.size > 0) {
+          if (mediaMessages !== this.mediaSeen) {
+            this.mediaSeen = mediaMessages
+            this.mediaAt = at
+          } else if (at - this.mediaAt >= idleLimit) {
+            fail(new ConnectionClosed({ reason: "PublisherIdle", message: `publisher sent no media for ${Duration.format(config.publisherIdleTimeout)} (publisher-idle-timeout)` }))
+          }
+        }
+      }
+    }
+
     yield* connections.register({
       id: connectionId,
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
@@ -213,6 +259,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       queuedBytes: () => socket.writableLength,
       droppedFrames: () => [...playing.values()].reduce((sum, entry) => sum + entry.viewer.droppedFrames, 0),
       kick: (reason) => fail(new ConnectionClosed({ reason: "Rejected", message: reason })),
+      watch: (at) => liveness.watch(at),
       requestReconnect: (tcUrl, description, force = false) => {
         if (failed || (!force && (peer.capsEx & CapsEx.Reconnect) === 0)) return false
         session.sendReconnectRequest(tcUrl, description)
@@ -258,47 +305,6 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
         for (const id of [...playing.keys()]) yield* stopPlaying(id)
       })
     )
-
-    /**
-     * A silent peer is pinged, and dropped when it stays silent (a dead TCP peer would otherwise hold its
-     * stream key until the OS notices). Any byte counts as a sign of life, so players that rarely
-     * acknowledge are only pinged, never dropped.
-     */
-    const watchPings = Effect.gen(function* () {
-      for (;;) {
-        const before = session.reader.bytesRead
-        yield* Effect.sleep(config.pingInterval)
-        if (session.reader.bytesRead !== before) continue
-        session.sendUserControl({ event: 6, timestamp: (yield* Clock.currentTimeMillis) >>> 0 })
-        yield* Effect.sleep(config.pingTimeout)
-        if (session.reader.bytesRead === before) {
-          return yield* new ConnectionClosed({
-            reason: "PingTimeout",
-            message: `no answer to a ping within ${Duration.format(config.pingTimeout)} (ping-timeout)`
-          })
-        }
-      }
-    })
-
-    const failOnError = Effect.catchAll((error: ConnectionClosed) => Effect.sync(() => fail(error)))
-
-    /**
-     * A publisher that answers pings but sends no media (a stuck encoder) frees its stream key. Started
-     * with the connection's first publish: players and idle connections hold one fiber and timer less.
-     */
-    let watchingIdle = false
-    const watchPublisherIdle = Effect.gen(function* () {
-      for (;;) {
-        const before = mediaMessages
-        yield* Effect.sleep(config.publisherIdleTimeout)
-        if (publishing.size > 0 && mediaMessages === before) {
-          return yield* new ConnectionClosed({
-            reason: "PublisherIdle",
-            message: `publisher sent no media for ${Duration.format(config.publisherIdleTimeout)} (publisher-idle-timeout)`
-          })
-        }
-      }
-    })
 
     const reject = (message: string) =>
       Effect.suspend(() => {
@@ -367,10 +373,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
           }
           const { stream, publisher: info, name: publicName } = result.right
           publishing.set(streamId, { scope, stream, info, requestedName: name })
-          if (!watchingIdle && Duration.toMillis(config.publisherIdleTimeout) > 0) {
-            watchingIdle = true
-            yield* watchPublisherIdle.pipe(failOnError, Effect.forkScoped)
-          }
+          if (publishing.size === 1) liveness.publishingSince(now(), mediaMessages)
           session.sendUserControl({ event: 0, streamId })
           session.sendStatus(streamId, "status", "NetStream.Publish.Start", `${publicName} is now published`)
           yield* Effect.logInfo(`Publishing ${app}/${publicName} (${request.publishType})`)
@@ -439,28 +442,24 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       }
     })
 
-    yield* Queue.take(requests).pipe(
-      Effect.flatMap(handle),
-      Effect.zipRight(
-        Effect.sync(() => {
-          try {
-            session.resume()
-            if (!session.isPaused && !failed) socket.resume()
-          } catch (cause) {
-            end(exitFor(cause))
-          }
-        })
-      ),
-      Effect.forever,
-      // A bug while handling a request must not leave the connection paused until the ping timeout.
-      Effect.catchAllCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : Effect.sync(() => end(Exit.failCause(cause))))),
-      Effect.forkScoped
-    )
-
     if (!failed) onBytes = (bytes) => session.receive(bytes)
     for (const bytes of early.splice(0)) feed(bytes)
     if (!session.isPaused && !failed) socket.resume()
-    yield* watchPings.pipe(failOnError, Effect.forkScoped)
+
+    // This fiber handles the session's requests, one at a time (the session waits for each), until the
+    // connection ends: no second fiber per connection. A request still being handled then is interrupted.
+    const whenClosed = Deferred.await(closed)
+    for (;;) {
+      const request = yield* Queue.take(requests)
+      if (request === undefined) break
+      yield* Effect.raceFirst(handle(request), whenClosed)
+      try {
+        session.resume()
+        if (!session.isPaused && !failed) socket.resume()
+      } catch (cause) {
+        end(exitFor(cause))
+      }
+    }
     return yield* Deferred.await(closed)
   }).pipe(
     Effect.catchAll((error) =>

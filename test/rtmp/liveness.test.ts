@@ -8,6 +8,8 @@ import { eventually, timersArmed } from "../support/poll.js"
 import { testServer } from "../support/server.js"
 
 
+const isPing = (e: { _tag: string }) => e._tag === "UserControl" && "control" in e && (e.control as { event: number }).event === 6
+
 it.scoped("a peer that answers nothing is pinged, then dropped at the ping timeout; one that answers stays", () =>
   Effect.gen(function* () {
     const context = yield* Layer.build(testServer({ pingInterval: Duration.seconds(30), pingTimeout: Duration.seconds(10), publisherIdleTimeout: Duration.zero }))
@@ -17,15 +19,19 @@ it.scoped("a peer that answers nothing is pinged, then dropped at the ping timeo
     yield* Effect.promise(() => Promise.all([openStream(mute), openStream(alive)]))
     mute.socket.removeAllListeners("data")
     mute.socket.on("data", () => {}) // reads, but never answers a ping
-    yield* timersArmed(30_000, 2) // both connections' ping watchers
-    yield* TestClock.adjust("30 seconds") // the first interval saw the connect: no ping yet
-    yield* timersArmed(60_000, 2)
-    yield* TestClock.adjust("30 seconds")
-    yield* Effect.promise(() => alive.waitFor((e) => e._tag === "UserControl" && e.control.event === 6)) // pinged, answered
-    yield* timersArmed(70_000, 2) // both ping timeouts are running
-    yield* TestClock.adjust("10 seconds")
+    yield* timersArmed(1_000) // the connections' sweep (once a second); its first look at both is at 1 s
+    yield* TestClock.adjust("30 seconds") // 29 s of silence: no ping yet
+    yield* Effect.promise(() => openStream(alive)) // a barrier (which is also a sign of life: alive was heard at 31 s)
+    expect(alive.events.some(isPing)).toBe(false)
+    yield* TestClock.adjust("10 seconds") // the mute peer was pinged at 31 s, and is 9 s into the ping timeout
+    expect(mute.closed).toBe(false)
+    yield* TestClock.adjust("1 second")
     yield* eventually("the silent peer to be dropped", () => mute.closed)
-    yield* timersArmed(100_000) // the live peer's watcher goes on: 70 s + the 30 s interval
+    yield* TestClock.adjust("20 seconds") // 30 s after alive was last heard: pinged
+    yield* Effect.promise(() => alive.waitFor(isPing)) // pinged, answered
+    yield* Effect.promise(() => openStream(alive)) // the server has read the answer
+    yield* TestClock.adjust("10 seconds") // past the ping timeout, but alive answered
+    yield* Effect.promise(() => openStream(alive)) // still served
     expect(alive.closed).toBe(false)
     alive.close()
   }))
@@ -41,11 +47,11 @@ it.scoped("a publisher that sends no media is dropped after the publisher idle t
       await client.waitFor(isStatus("NetStream.Publish.Start"))
       return client
     })
-    yield* timersArmed(10_000) // the idle watcher
-    yield* TestClock.adjust("5 seconds")
-    yield* timersArmed(10_000) // not fired yet
+    yield* timersArmed(1_000) // the connections' sweep
+    yield* TestClock.adjust("9 seconds")
+    yield* Effect.promise(() => openStream(publisher)) // a barrier: not dropped after 9 s
     expect(publisher.closed).toBe(false)
-    yield* TestClock.adjust("5 seconds")
+    yield* TestClock.adjust("1 second")
     yield* eventually("the idle publisher to be dropped", () => publisher.closed)
   }))
 
