@@ -12,7 +12,8 @@
 //                         [--hls-viewers "1000"] [--no-hls]
 //                         [--out FILE.jsonl]
 // HTTP-FLV fan-out (effect-rtmp and node-media-server only: nginx-rtmp has no HTTP-FLV) uses our own
-// in-process HTTP viewers (bench/http-flv.mjs).
+// in-process HTTP viewers (bench/http-flv.mjs). EFFECT_NODE_FLAGS="--flag …" starts effect-rtmp's node with
+// extra flags (V8 heap sizes, profilers) for experiments.
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -188,11 +189,19 @@ if (!has("no-ingest")) {
 }
 
 // Many real-time publishers, no players (an ingest front end): effect-rtmp as configured by default (LL-HLS
-// packaged from publish) and with --hls-on-demand, beside the peers.
+// packaged from publish), with --hls-on-demand and with --no-hls (what the peers do here), beside the peers.
 const ingestPublishers = has("no-ingest") ? 0 : Number(flag("ingest-publishers", "16"))
 if (ingestPublishers > 0) {
   const sample2500 = sharedSample(30, 2500)
-  const variants = servers.flatMap((name) => (name === "effect" ? [{ name, label: "effect", effectFlags: [] }, { name, label: "effect --hls-on-demand", effectFlags: ["--hls-on-demand"] }] : [{ name, label: name, effectFlags: [] }]))
+  const variants = servers.flatMap((name) =>
+    name === "effect"
+      ? [
+          { name, label: "effect", effectFlags: [] },
+          { name, label: "effect --hls-on-demand", effectFlags: ["--hls-on-demand"] },
+          { name, label: "effect --no-hls", effectFlags: ["--no-hls"] }
+        ]
+      : [{ name, label: name, effectFlags: [] }]
+  )
   for (const variant of rotate(variants, step++)) {
     const server = await startServer(variant.name, { effectFlags: variant.effectFlags })
     log(`ingest ${variant.label}: ${ingestPublishers} publishers`)
