@@ -1,8 +1,9 @@
 /**
- * One accepted TCP connection, from handshake to close, in its own scope: the socket, the log files,
- * the control fiber and every registry membership (publisher, players) are released when it ends,
- * whatever ends it. Bytes are handled synchronously in the socket's `data` listener (sans-IO session);
- * decisions that need the registry run in the control fiber, one at a time, in order.
+ * One accepted TCP connection, from handshake to close, in its own scope and its one fiber: the socket,
+ * the log files and every registry membership (publisher, players) are released when it ends, whatever
+ * ends it. Bytes are handled synchronously as each read arrives (sans-IO session); decisions that need the
+ * registry run in the connection's fiber, one at a time, in order. Time limits (pings, publisher idle) are
+ * checked by the Connections sweep.
  */
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
