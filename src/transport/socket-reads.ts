@@ -19,18 +19,26 @@ export interface SocketReads {
 }
 
 /**
- * The handler slot of a connection: reads that come before the first handler is set (the connection's
- * fiber may not have reached that point yet) are kept, copied, and handed to it first.
+ * The handler slot of a connection: a read that comes before the first handler is set (the connection's
+ * fiber may not have reached that point yet) is kept — copied when `borrowed` — and the socket paused, so
+ * a connection whose handler never comes holds one read, not all the peer sends; the handler gets the
+ * kept read first, and reading resumes.
  */
-const handlerSlot = () => {
+const handlerSlot = (socket: net.Socket, borrowed: boolean) => {
   let early: Array<Buffer> | undefined = []
-  let handler: ReadHandler = (bytes) => void early?.push(Buffer.from(bytes))
+  let handler: ReadHandler = (bytes) => {
+    early?.push(borrowed ? Buffer.from(bytes) : bytes)
+    socket.pause()
+  }
   return {
     deliver: (bytes: Buffer) => handler(bytes),
     set: (next: ReadHandler) => {
       handler = next
       const waiting = early ?? []
       early = undefined
+      // Resumed before the kept reads are handed over: a pause the handler makes on them stays. The next
+      // read comes on a later turn of the event loop, after these.
+      if (waiting.length > 0) socket.resume()
       for (const bytes of waiting) next(bytes)
     }
   }
@@ -38,7 +46,7 @@ const handlerSlot = () => {
 
 /** Reads through `data` events: every read is a fresh Buffer the handler may keep. */
 export const streamedReads = (socket: net.Socket): SocketReads => {
-  const slot = handlerSlot()
+  const slot = handlerSlot(socket, false)
   socket.on("data", slot.deliver)
   return { socket, borrowed: false, onBytes: slot.set }
 }
@@ -65,12 +73,12 @@ export const adoptAccepted = (accepted: net.Socket): SocketReads => {
     accepted.resume()
     return reads
   }
-  const slot = handlerSlot()
   internals._handle = null
-  const socket = new net.Socket({
+  const socket: net.Socket = new net.Socket({
     handle,
     onread: { buffer: sharedBuffer, callback: (length: number, buffer: Uint8Array) => void slot.deliver((buffer as Buffer).subarray(0, length)) }
   } as net.SocketConstructorOpts)
+  const slot = handlerSlot(socket, true)
   const adopted = socket as unknown as AcceptedInternals
   adopted._server = internals._server
   internals._server = null

@@ -67,6 +67,24 @@ describe("reads of accepted connections into the shared buffer", () => {
     await closeServer(server) // would never call back if the server still counted the connection
   })
 
+  it("holds one read, not all the peer sends, until a handler is set; then hands it over and reads on", async () => {
+    const { server, port, accepted } = await serve(adoptAccepted)
+    const client = await connect(port)
+    const payload = crypto.randomBytes(4 << 20)
+    client.write(payload)
+    await waitUntil("the connection", () => accepted.length === 1)
+    const reads = accepted[0] as SocketReads
+    await waitUntil("the first read, then a pause", () => reads.socket.bytesRead > 0 && reads.socket.isPaused())
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(reads.socket.bytesRead).toBeLessThanOrEqual(64 * 1024) // one read of the shared buffer
+    const parts: Array<Buffer> = []
+    reads.onBytes((chunk) => void parts.push(Buffer.from(chunk)))
+    await waitUntil("every byte", () => parts.reduce((sum, part) => sum + part.length, 0) === payload.length, 20_000)
+    expect(Buffer.concat(parts).equals(payload)).toBe(true)
+    client.destroy()
+    await closeServer(server)
+  })
+
   it("falls back to data events for a socket that was already read", async () => {
     const { server, port, accepted } = await serve((socket) => {
       socket.resume()
