@@ -75,14 +75,13 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
     yield* Metric.increment(connectionsTotal)
-    const ioLog = yield* openIoLog(config.logIoDir, connectionId)
 
     const closed = yield* Deferred.make<void, ConnectionError>()
     /** The session's requests, then `undefined` once the connection ends. */
     const requests = yield* Queue.unbounded<SessionRequest | undefined>()
     let failed = false
-    let onBytes: (bytes: Buffer) => void = () => {}
     const ignore = () => {}
+    let onBytes: (bytes: Buffer) => void = ignore
     const end = (exit: Exit.Exit<never, ConnectionError>) => {
       if (!failed) Queue.unsafeOffer(requests, undefined)
       failed = true
@@ -105,6 +104,8 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
         setTimeout(() => socket.destroy(), 2000).unref()
       })
     )
+    // After the finalizer above: a log that cannot be opened still closes the socket.
+    const ioLog = yield* openIoLog(config.logIoDir, connectionId)
 
     /** Protocol errors are thrown by the sans-IO code; here they become this connection's failure. */
     const feed = (bytes: Buffer) => {
