@@ -21,6 +21,7 @@ import { HttpServerLive } from "../http/server.js"
 import { RtmpServerLive } from "../rtmp/listener.js"
 import { Directory } from "../cluster/directory.js"
 import { EdgeLive } from "../cluster/edge.js"
+import { prepareDirectories } from "./directories.js"
 import { logOptions, normalizeArgv, type ServeOptions, serveOptions, toServerConfig } from "./options.js"
 import { type RelayFlags, relayOptions, seedRelayOptions, toRelayConfig } from "./relay-options.js"
 
@@ -32,6 +33,7 @@ const runServer = (options: ServeOptions & LogFlags & RelayFlags & AuthFlags, re
   Effect.gen(function* () {
     const config = toServerConfig(options)
     const authorizer = yield* toAuthorizer(options)
+    yield* prepareDirectories(config)
     if (Option.isSome(config.logIoDir)) yield* Effect.logInfo(`Logging raw connection I/O to ${config.logIoDir.value}`)
     for (const line of describeRelays(relays)) yield* Effect.logInfo(`Relay: ${line}`)
     // In a cluster the directory comes first (relays take leases from it), the edge after the relays.

@@ -31,7 +31,9 @@ const optionFor = (name: SettingName, setting: Setting): Options.Options<unknown
       case "optionalText":
         return Options.text(flag).pipe(Options.optional)
       case "optionalDirectory":
-        return Options.directory(flag).pipe(Options.optional)
+        // Checked (and created) at start-up by prepareDirectories: @effect/cli's own directory check dies
+        // with a stack trace on a path through a file, and would refuse a directory that does not exist yet.
+        return Options.text(flag).pipe(Options.optional)
       case "optionalSecret":
         return Options.redacted(flag).pipe(Options.withFallbackConfig(Config.redacted(setting.envFallback)), Options.optional)
     }

@@ -104,7 +104,10 @@ describe("start-up failures: one clear line, non-zero exit", () => {
     [["--port", "70000"], "effect-rtmp: --port must be between 0 and 65535 (got 70000)"],
     [["--player-queue-hard-bytes", "1000"], "effect-rtmp: --player-queue-soft-bytes (2097152) must not exceed --player-queue-hard-bytes (1000)"],
     [["--publish-key", "k=live", "--token-secret", "s"], "effect-rtmp: choose one of --publish-key, --token-secret and --auth-callback"],
-    [["token", "-a", "live", "-s", "x"], "effect-rtmp: --token-secret (or RTMP_TOKEN_SECRET) is required"]
+    [["token", "-a", "live", "-s", "x"], "effect-rtmp: --token-secret (or RTMP_TOKEN_SECRET) is required"],
+    [["--log-io", "/etc/passwd/x"], "effect-rtmp: --log-io: cannot write to /etc/passwd/x (not a directory)"],
+    // Node's own recursive mkdir never returns under /proc; ours does.
+    [["--record", "/proc/no/such"], "effect-rtmp: --record: cannot write to /proc/no/such (no such file or directory)"]
   ])("%s is refused with one line", async (args, line) => {
     const result = await runCli(args)
     expect(result.code).not.toBe(0)
