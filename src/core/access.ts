@@ -36,10 +36,13 @@ export class Access extends Effect.Service<Access>()("effect-rtmp/Access", {
      * (refused while another live publisher owns the stream, or a takeover). Unpublished with the scope.
      * `kick` ends the publisher's connection when a newer one takes the stream over.
      */
-    const publish = Effect.fn("Access.publish")(function* (request: AccessRequest, kick: (reason: string) => void) {
-      const grant = yield* auth.publish(request)
-      return yield* join(request.app, grant.name, { connectionId: request.connectionId, credential: grant.credential, kick })
-    })
+    const authorizePublish = Effect.fn("Access.publish")((request: AccessRequest) => auth.publish(request))
+    const publish = (request: AccessRequest, kick: (reason: string) => void) =>
+      authorizePublish(request).pipe(
+        // Joined outside the span: a finalizer keeps the fiber refs it was added with, the span among them,
+        // for as long as the stream is published (1.4 KB per connection, mostly the span's ids).
+        Effect.flatMap((grant) => join(request.app, grant.name, { connectionId: request.connectionId, credential: grant.credential, kick }))
+      )
 
     /**
      * A publisher the operator configured (a pull relay): no authorization, the registry's rules only.
@@ -49,14 +52,19 @@ export class Access extends Effect.Service<Access>()("effect-rtmp/Access", {
       join(app, name, publisher, options.claim ?? true)
 
     /** Admits a viewer of any output: authorization, then membership of the stream until the scope closes. */
-    const play = Effect.fn("Access.play")(function* (request: AccessRequest, viewer: StreamSubscriber) {
+    const admitViewer = Effect.fn("Access.play")(function* (request: AccessRequest, viewer: StreamSubscriber) {
       yield* auth.play(request)
-      const stream = yield* registry.play(request.app, request.name, viewer, request.connectionId)
-      yield* Effect.addFinalizer(() => registry.leave(stream, viewer, request.connectionId))
-      const policy = placement.current()
-      if (policy !== undefined && !stream.isLive) yield* policy.remotePlay(request)
-      return stream
+      return yield* registry.play(request.app, request.name, viewer, request.connectionId)
     })
+    const play = (request: AccessRequest, viewer: StreamSubscriber) =>
+      admitViewer(request, viewer).pipe(
+        // Outside the span, as for publish: the leave finalizer lives as long as the viewer.
+        Effect.tap((stream) => Effect.addFinalizer(() => registry.leave(stream, viewer, request.connectionId))),
+        Effect.tap((stream) => {
+          const policy = placement.current()
+          return policy !== undefined && !stream.isLive ? policy.remotePlay(request) : Effect.void
+        })
+      )
 
     /** A subscriber the operator configured (a push relay): no authorization. */
     const playTrusted = (app: string, name: string, viewer: StreamSubscriber, id: string) =>
