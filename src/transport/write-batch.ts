@@ -7,12 +7,19 @@ import type * as net from "node:net"
 
 let depth = 0
 const corked: Array<net.Socket> = []
-const marked = new WeakSet<net.Socket>()
+/**
+ * Which batch last corked a socket, kept on the socket itself: a WeakSet's add and delete per socket and
+ * batch (ephemeron hash tables) showed in the fan-out profile, and a Set allocates a new table per batch.
+ */
+const corkedIn = Symbol("effect-rtmp/corkedInBatch")
+type Marked = net.Socket & { [corkedIn]?: number }
+let batch = 0
 
 /** Corks `socket` until the current batch ends (nothing outside a batch); for writers that frame their own writes. */
 export const corkForBatch = (socket: net.Socket): void => {
-  if (depth > 0 && !marked.has(socket)) {
-    marked.add(socket)
+  const marked = socket as Marked
+  if (depth > 0 && marked[corkedIn] !== batch) {
+    marked[corkedIn] = batch
     corked.push(socket)
     socket.cork()
   }
@@ -31,11 +38,8 @@ export const inBatch = (f: () => void): void => {
     f()
   } finally {
     if (--depth === 0) {
-      for (let i = 0; i < corked.length; i++) {
-        const socket = corked[i] as net.Socket
-        marked.delete(socket)
-        socket.uncork()
-      }
+      batch++
+      for (let i = 0; i < corked.length; i++) (corked[i] as net.Socket).uncork()
       corked.length = 0
     }
   }
