@@ -141,6 +141,40 @@ const decodeWhileLoaded = async (port, holdSeconds) => {
   })
 }
 
+/**
+ * Samples effect-rtmp's /metrics every 500 ms and keeps the sample with the largest RSS, split into V8 heap
+ * (used, reserved), memory outside the heap (Buffers) and the rest, so the fan-out's RSS has a visible cause.
+ */
+const memoryAtPeak = (httpPort) => {
+  let peak
+  let stopped = false
+  const mib = (text, name) => Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1] ?? NaN) / 1048576
+  const poll = async () => {
+    while (!stopped) {
+      try {
+        const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
+        const sample = {
+          rss_mib: mib(text, "process_resident_memory_bytes"),
+          heap_used_mib: mib(text, "nodejs_heap_used_bytes"),
+          heap_total_mib: mib(text, "nodejs_heap_total_bytes"),
+          external_mib: mib(text, "nodejs_external_memory_bytes")
+        }
+        if (peak === undefined || sample.rss_mib > peak.rss_mib) peak = sample
+      } catch {
+        // the server is starting or stopping
+      }
+      await sleep(500)
+    }
+  }
+  void poll()
+  return {
+    stop: () => {
+      stopped = true
+      return peak
+    }
+  }
+}
+
 // --- the run -----------------------------------------------------------------------------------------------
 log(`results → ${out}`)
 execFileSync(path.join(shared, "peers/install.sh"), { stdio: ["ignore", "ignore", "inherit"] })
@@ -157,14 +191,17 @@ for (let r = 0; r < repeat; r++) {
       log(`fanout ${name} players=${players} (${mode}) hold=${hold}s`)
       // At the largest load, one real ffmpeg player decodes alongside the others during the hold.
       const decodeCheck = name === "effect" && players === Math.max(...playerCounts) ? decodeWhileLoaded(server.port, hold) : undefined
+      const memory = name === "effect" ? memoryAtPeak(server.httpPort) : undefined
       const { code, result } = await runJson(
         path.join(shared, "bench/fanout.sh"),
         [`rtmp://127.0.0.1:${server.port}/live/bench`, String(players), String(hold), String(server.pid)],
         { PLAYER: mode, SAMPLE: sample }
       )
       const decoded = decodeCheck === undefined ? undefined : await decodeCheck
+      const peak = memory?.stop()
       await server.stop()
       record({ kind: "fanout", server: name, players, mode, repetition: r, code, result })
+      if (peak !== undefined) record({ kind: "fanout-memory", server: name, players, result: peak })
       if (decoded !== undefined) record({ kind: "decode", server: name, players, result: decoded })
     }
   }
@@ -279,6 +316,15 @@ for (const players of playerCounts) {
         0
       )} | ${fmt(fanout(name, players, (r) => r.host_cpu_busy_pct), 0)} |`
     )
+  }
+}
+const memoryRuns = entries.filter((e) => e.kind === "fanout-memory" && e.result)
+if (memoryRuns.length > 0) {
+  lines.push("", "### effect-rtmp's memory at its largest RSS in each fan-out run (from /metrics, MiB)", "")
+  lines.push("| players | RSS | V8 heap used / reserved | outside the heap (Buffers) | the rest (code, stacks, malloc) |", "|---|---|---|---|---|")
+  for (const e of memoryRuns) {
+    const m = e.result
+    lines.push(`| ${e.players} | ${fmt(m.rss_mib)} | ${fmt(m.heap_used_mib)} / ${fmt(m.heap_total_mib)} | ${fmt(m.external_mib)} | ${fmt(m.rss_mib - m.heap_total_mib - m.external_mib)} |`)
   }
 }
 lines.push("", "### Ratios (effect-rtmp ÷ peer; below 1 is better for CPU, RSS and TTFB)", "")
