@@ -2,7 +2,8 @@
  * One unit of a live stream, as every input hands it to the stream core and every output takes it:
  * an FLV-style tag (audio, video or script data) with its timestamp and the facts the viewer policy
  * needs (keyframe, decoder configuration). Its bytes on each wire format (RTMP chunks, FLV tags, …) are
- * encoded at most once, when the first viewer of that format asks, and the same Buffer goes to all.
+ * encoded when the first viewer of that format asks, and the same Buffer goes to all of them. The stream
+ * forgets a frame's encodings once it has been handed to every viewer (see `LiveStream.publishPart`).
  * No Effect, no sockets, no protocol sessions: this is the hot path.
  */
 
@@ -53,6 +54,11 @@ export class MediaFrame {
     /** E-RTMP bytes, which a legacy player cannot parse. */
     readonly enhanced: boolean = false
   ) {}
+
+  /** Drops the encodings made so far; the next caller of `bytes` encodes again. */
+  forgetEncodings(): void {
+    this.wire.length = 0
+  }
 
   /** This frame's bytes in `format`, encoded on first use and shared by every later caller. */
   bytes(format: WireFormat): Buffer {

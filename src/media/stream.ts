@@ -229,6 +229,12 @@ export class LiveStream {
       this.cache(frame)
     }
     for (const player of this.players) player.onFrame(this, frame)
+    // Every viewer has this frame's bytes now (or skipped it). Kept, they would live as long as the GOP
+    // cache keeps the frame, beside its payload: a second copy of the GOP per wire format in use, old by
+    // the time they die, so freed only by a major GC. A joining viewer's GOP burst encodes the GOP again,
+    // once, and the viewers joining after it during that GOP share those bytes. Decoder configurations
+    // go to every joiner and stay encoded.
+    if (!part.sequenceHeader) frame.forgetEncodings()
   }
 
   /** The GOP starts at a keyframe of the default track; other tracks' frames are kept in arrival order. */
