@@ -302,6 +302,13 @@ const fmt = (x, digits = 1) => (x == null ? "–" : Number(x).toFixed(digits))
 const ratio = (a, b) => (a == null || b == null || b === 0 ? "–" : `${(a / b).toFixed(2)}×`)
 const peers = servers.filter((s) => s !== "effect")
 const lines = []
+/** One report table: its heading, columns and a row per run; nothing when there are no runs. True when shown. */
+const table = (heading, columns, runs, row) => {
+  if (runs.length === 0) return false
+  lines.push("", heading, "", `| ${columns.join(" | ")} |`, `|${columns.map(() => "---").join("|")}|`)
+  for (const run of runs) lines.push(`| ${row(run).join(" | ")} |`)
+  return true
+}
 lines.push(`### Fan-out (${hold} s hold, ${repeat} run(s), medians)`, "")
 lines.push(
   "| players | server | kept up | CPU % of a core | CPU s per GB delivered | RSS MiB | TTFB p50 / p95 ms | host busy % |",
@@ -320,15 +327,12 @@ for (const players of playerCounts) {
     )
   }
 }
-const memoryRuns = entries.filter((e) => e.kind === "fanout-memory" && e.result)
-if (memoryRuns.length > 0) {
-  lines.push("", "### effect-rtmp's memory at its largest RSS in each fan-out run (from /metrics, MiB)", "")
-  lines.push("| players | RSS | V8 heap used / reserved | outside the heap (Buffers) | the rest (code, stacks, malloc) |", "|---|---|---|---|---|")
-  for (const e of memoryRuns) {
-    const m = e.result
-    lines.push(`| ${e.players} | ${fmt(m.rss_mib)} | ${fmt(m.heap_used_mib)} / ${fmt(m.heap_total_mib)} | ${fmt(m.external_mib)} | ${fmt(m.rss_mib - m.heap_total_mib - m.external_mib)} |`)
-  }
-}
+table(
+  "### effect-rtmp's memory at its largest RSS in each fan-out run (from /metrics, MiB)",
+  ["players", "RSS", "V8 heap used / reserved", "outside the heap (Buffers)", "the rest (code, stacks, malloc)"],
+  entries.filter((e) => e.kind === "fanout-memory" && e.result),
+  ({ players, result: m }) => [players, fmt(m.rss_mib), `${fmt(m.heap_used_mib)} / ${fmt(m.heap_total_mib)}`, fmt(m.external_mib), fmt(m.rss_mib - m.heap_total_mib - m.external_mib)]
+)
 lines.push("", "### Ratios (effect-rtmp ÷ peer; below 1 is better for CPU, RSS and TTFB)", "")
 lines.push("| players | peer | CPU per byte | RSS | TTFB p95 |", "|---|---|---|---|---|")
 for (const players of playerCounts) {
@@ -341,62 +345,51 @@ for (const players of playerCounts) {
     )
   }
 }
-const latency = entries.filter((e) => e.kind === "latency" && e.result)
-if (latency.length > 0) {
-  lines.push("", "### Latency (one publisher, one rtmpdump player)", "")
-  lines.push("| server | delay p50 / p95 ms | join: first byte / first keyframe ms | frames lost |", "|---|---|---|---|")
-  for (const e of latency) {
-    const r = e.result
-    lines.push(`| ${e.server} | ${fmt(r.delay_ms?.median)} / ${fmt(r.delay_ms?.p95)} | ${fmt(r.join_ttfb_ms, 0)} / ${fmt(r.join_first_keyframe_ms, 0)} | ${r.frames_lost} |`)
-  }
-}
-const decodes = entries.filter((e) => e.kind === "decode" && e.result)
-if (decodes.length > 0) {
-  lines.push("", "### A real ffmpeg player under the largest load (10 s of the 30 fps sample)", "")
-  lines.push("| server | players | frames decoded | decoder error lines | exit |", "|---|---|---|---|---|")
-  for (const e of decodes) lines.push(`| ${e.server} | ${e.players} | ${e.result.frames} | ${e.result.decoder_errors} | ${e.result.code} |`)
-}
-const ingestRuns = entries.filter((e) => e.kind === "ingest")
-if (ingestRuns.length > 0) {
-  lines.push("", "### Ingest (one publisher, no players)", "")
-  lines.push("| server | Mbit/s | CPU % of a core | CPU ms per Mbit | publisher alive |", "|---|---|---|---|---|")
-  for (const e of ingestRuns) {
-    const r = e.result
-    lines.push(`| ${e.server} | ${fmt(r.mbps)} | ${fmt(r.cpu_pct)} | ${fmt(r.cpu_ms_per_mbit, 2)} | ${r.publisher_alive} |`)
-  }
-}
+table(
+  "### Latency (one publisher, one rtmpdump player)",
+  ["server", "delay p50 / p95 ms", "join: first byte / first keyframe ms", "frames lost"],
+  entries.filter((e) => e.kind === "latency" && e.result),
+  ({ server, result: r }) => [server, `${fmt(r.delay_ms?.median)} / ${fmt(r.delay_ms?.p95)}`, `${fmt(r.join_ttfb_ms, 0)} / ${fmt(r.join_first_keyframe_ms, 0)}`, r.frames_lost]
+)
+table(
+  "### A real ffmpeg player under the largest load (10 s of the 30 fps sample)",
+  ["server", "players", "frames decoded", "decoder error lines", "exit"],
+  entries.filter((e) => e.kind === "decode" && e.result),
+  ({ server, players, result: r }) => [server, players, r.frames, r.decoder_errors, r.code]
+)
+table(
+  "### Ingest (one publisher, no players)",
+  ["server", "Mbit/s", "CPU % of a core", "CPU ms per Mbit", "publisher alive"],
+  entries.filter((e) => e.kind === "ingest"),
+  ({ server, result: r }) => [server, fmt(r.mbps), fmt(r.cpu_pct), fmt(r.cpu_ms_per_mbit, 2), r.publisher_alive]
+)
 const manyRuns = entries.filter((e) => e.kind === "ingest-many")
-if (manyRuns.length > 0) {
-  lines.push("", `### Ingest (${manyRuns[0].publishers} real-time ffmpeg publishers of the 2.5 Mbit/s sample, no players; ${hold} s hold)`, "")
-  lines.push("| server | publishers kept | CPU % of a core | RSS MiB | CPU ÷ nginx | CPU ÷ nms |", "|---|---|---|---|---|---|")
-  const cpuOf = (label) => manyRuns.find((e) => e.server === label)?.result.cpu_pct
-  for (const e of manyRuns) {
-    const r = e.result
-    lines.push(`| ${e.server} | ${r.alive}/${e.publishers} | ${fmt(r.cpu_pct)} | ${fmt(r.rss_mib)} | ${ratio(r.cpu_pct, cpuOf("nginx"))} | ${ratio(r.cpu_pct, cpuOf("nms"))} |`)
-  }
-}
+const cpuOf = (label) => manyRuns.find((e) => e.server === label)?.result.cpu_pct
+table(
+  `### Ingest (${manyRuns[0]?.publishers} real-time ffmpeg publishers of the 2.5 Mbit/s sample, no players; ${hold} s hold)`,
+  ["server", "publishers kept", "CPU % of a core", "RSS MiB", "CPU ÷ nginx", "CPU ÷ nms"],
+  manyRuns,
+  ({ server, publishers, result: r }) => [server, `${r.alive}/${publishers}`, fmt(r.cpu_pct), fmt(r.rss_mib), ratio(r.cpu_pct, cpuOf("nginx")), ratio(r.cpu_pct, cpuOf("nms"))]
+)
 const httpRuns = entries.filter((e) => e.kind === "http-flv" && e.result)
-if (httpRuns.length > 0) {
-  lines.push("", `### HTTP-FLV fan-out (in-process HTTP viewers, ${hold} s hold)`, "")
-  lines.push("| viewers | server | kept up | CPU % of a core | CPU s per GB delivered | RSS MiB | first byte p50 / p95 ms |", "|---|---|---|---|---|---|---|")
-  for (const e of httpRuns) {
-    const r = e.result
-    lines.push(`| ${e.viewers} | ${e.server} | ${r.kept_up}/${r.viewers} | ${fmt(r.server_cpu_pct)} | ${fmt(r.cpu_s_per_gb, 2)} | ${fmt(r.server_rss_max_mib)} | ${fmt(r.first_byte_ms_p50, 0)} / ${fmt(r.first_byte_ms_p95, 0)} |`)
-  }
+const httpShown = table(
+  `### HTTP-FLV fan-out (in-process HTTP viewers, ${hold} s hold)`,
+  ["viewers", "server", "kept up", "CPU % of a core", "CPU s per GB delivered", "RSS MiB", "first byte p50 / p95 ms"],
+  httpRuns,
+  ({ viewers, server, result: r }) => [viewers, server, `${r.kept_up}/${r.viewers}`, fmt(r.server_cpu_pct), fmt(r.cpu_s_per_gb, 2), fmt(r.server_rss_max_mib), `${fmt(r.first_byte_ms_p50, 0)} / ${fmt(r.first_byte_ms_p95, 0)}`]
+)
+if (httpShown) {
   for (const viewers of httpViewerCounts) {
     const perGb = (name) => median(httpRuns.filter((e) => e.server === name && e.viewers === viewers).map((e) => e.result.cpu_s_per_gb))
     if (perGb("effect") != null && perGb("nms") != null) lines.push(`| ${viewers} | effect ÷ nms | | | ${ratio(perGb("effect"), perGb("nms"))} | | |`)
   }
 }
-const hlsRuns = entries.filter((e) => e.kind === "hls" && e.result)
-if (hlsRuns.length > 0) {
-  lines.push("", `### HLS (in-process players; effect-rtmp LL-HLS with blocking reloads, nginx-rtmp classic HLS with 1 s fragments; ${hold} s hold)`, "")
-  lines.push("| viewers | server | receiving | CPU % of a core | CPU s per GB delivered | RSS MiB | age of newest media p50 / p95 ms | errors |", "|---|---|---|---|---|---|---|---|")
-  for (const e of hlsRuns) {
-    const r = e.result
-    lines.push(`| ${e.viewers} | ${e.server} | ${r.receiving}/${r.viewers} | ${fmt(r.server_cpu_pct)} | ${fmt(r.cpu_s_per_gb, 2)} | ${fmt(r.server_rss_max_mib)} | ${fmt(r.latency_ms_p50, 0)} / ${fmt(r.latency_ms_p95, 0)} | ${r.errors} |`)
-  }
-}
+table(
+  `### HLS (in-process players; effect-rtmp LL-HLS with blocking reloads, nginx-rtmp classic HLS with 1 s fragments; ${hold} s hold)`,
+  ["viewers", "server", "receiving", "CPU % of a core", "CPU s per GB delivered", "RSS MiB", "age of newest media p50 / p95 ms", "errors"],
+  entries.filter((e) => e.kind === "hls" && e.result),
+  ({ viewers, server, result: r }) => [viewers, server, `${r.receiving}/${r.viewers}`, fmt(r.server_cpu_pct), fmt(r.cpu_s_per_gb, 2), fmt(r.server_rss_max_mib), `${fmt(r.latency_ms_p50, 0)} / ${fmt(r.latency_ms_p95, 0)}`, r.errors]
+)
 process.stdout.write(lines.join("\n") + "\n")
 
 const effect400 = fanout("effect", 400, cpuPerGB)
