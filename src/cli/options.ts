@@ -33,7 +33,7 @@ const optionFor = (name: SettingName, setting: Setting): Options.Options<unknown
       case "optionalDirectory":
         // Checked (and created) at start-up by prepareDirectories: @effect/cli's own directory check dies
         // with a stack trace on a path through a file, and would refuse a directory that does not exist yet.
-        return Options.text(flag).pipe(Options.optional)
+        return Options.text(flag).pipe(Options.withPseudoName("directory"), Options.optional)
       case "optionalSecret":
         return Options.redacted(flag).pipe(Options.withFallbackConfig(Config.redacted(setting.envFallback)), Options.optional)
     }
