@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { freePort } from "./nginx.js"
+import { freePort } from "./ports.js"
 import { waitUntil } from "./poll.js"
 
 const root = path.resolve(import.meta.dirname, "../..")

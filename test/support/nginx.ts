@@ -12,13 +12,6 @@ const MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
 export const nginxAvailable = (): boolean => fs.existsSync("/usr/sbin/nginx") && fs.existsSync(MODULE)
 
-export const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
 
 const waitForPort = async (port: number, timeoutMs: number) => {
   const deadline = Date.now() + timeoutMs
