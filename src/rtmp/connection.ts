@@ -11,6 +11,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -26,7 +27,7 @@ import { ServerHandshake } from "../protocol/handshake.js"
 import { ServerSession, type SessionRequest } from "../session/server-session.js"
 import type { AccessRequest } from "../core/auth.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"
-import { openIoLog } from "../transport/log-io.js"
+import { type LogIoError, openIoLog } from "../transport/log-io.js"
 import { type SocketReads, streamedReads } from "../transport/socket-reads.js"
 import { batchedWrite, inBatch } from "../transport/write-batch.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
@@ -43,6 +44,20 @@ export type ConnectionError = ConnectionClosed | ProtocolError
 
 const connectionsTotal = Metric.counter("rtmp_connections_total")
 const protocolErrors = Metric.counter("rtmp_protocol_errors_total")
+
+const logClosed = (error: ConnectionError | LogIoError) =>
+  error._tag === "ConnectionClosed" && (error.reason === "PeerClosed" || error.reason === "ShuttingDown")
+    ? Effect.logInfo(`Connection closed: ${error.message}`)
+    : error._tag === "ConnectionClosed" && error.reason === "SocketError"
+      ? Effect.logInfo(`Connection lost: ${error.message}`)
+      : Metric.increment(protocolErrors).pipe(Effect.zipRight(Effect.logWarning(`Connection closed: ${error._tag}: ${error.message}`)))
+
+/**
+ * Bytes a connection reads ahead while one of its requests is decided, before it stops reading until the
+ * decision (flow control, nothing is refused): enough for the media a publisher sends during a slow
+ * authorization, small beside the chunk reader's own bound.
+ */
+const MAX_PENDING_BYTES = 256 * 1024
 
 /** Protocol errors end the connection as expected failures; anything else thrown is a bug (a defect). */
 const exitFor = (cause: unknown): Exit.Exit<never, ConnectionError> => (isProtocolError(cause) ? Exit.fail(cause) : Exit.die(cause))
@@ -68,6 +83,8 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
   const socket = reads.socket
   /** Bytes kept past the read that brought them (handshake, early bytes, I/O log) are copied when borrowed. */
   const kept = (bytes: Buffer): Buffer => (reads.borrowed ? Buffer.from(bytes) : bytes)
+  /** How the connection ended, once it has. */
+  let closedWith: Exit.Exit<never, ConnectionError> | undefined
   return Effect.gen(function* () {
     const config = yield* ServerConfig
     const access = yield* Access
@@ -79,15 +96,25 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
     const closed = yield* Deferred.make<void, ConnectionError>()
     /** The session's requests, then `undefined` once the connection ends. */
     const requests = yield* Queue.unbounded<SessionRequest | undefined>()
+    const fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((self) => Effect.succeed(self))
+    /** Whether this fiber is handling a request (an authorization may take seconds): the end interrupts it. */
+    let handling = false
     let failed = false
     const ignore = () => {}
     let onBytes: (bytes: Buffer) => void = ignore
     const end = (exit: Exit.Exit<never, ConnectionError>) => {
-      if (!failed) Queue.unsafeOffer(requests, undefined)
+      if (!failed) {
+        Queue.unsafeOffer(requests, undefined)
+        closedWith = exit
+      }
       failed = true
       // Later bytes are dropped, not left unread: reading on lets the peer's close be seen at once.
       onBytes = ignore
       Deferred.unsafeDone(closed, exit)
+      if (handling) {
+        handling = false
+        fiber.unsafeInterruptAsFork(fiber.id())
+      }
     }
     const fail = (error: ConnectionError) => end(Exit.fail(error))
     const write = (bytes: Buffer) => {
@@ -180,10 +207,9 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       },
       write,
       {
-        request: (request) => {
-          socket.pause()
-          Queue.unsafeOffer(requests, request)
-        },
+        // The socket is read on while a request is decided, so a peer that leaves meanwhile is seen at once
+        // (an authorization may take seconds); what it sends waits in the session, up to a bound.
+        request: (request) => Queue.unsafeOffer(requests, request),
         media: (message: RtmpMessage) => {
           mediaMessages++
           const entry = publishing.get(message.streamId)
@@ -444,40 +470,47 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       }
     })
 
-    if (!failed) onBytes = (bytes) => session.receive(bytes)
+    if (!failed) {
+      onBytes = (bytes) => {
+        session.receive(bytes)
+        if (session.pendingBytes > MAX_PENDING_BYTES) socket.pause()
+      }
+    }
     for (const bytes of early.splice(0)) feed(bytes)
-    if (!session.isPaused && !failed) socket.resume()
+    if (!failed && session.pendingBytes <= MAX_PENDING_BYTES) socket.resume()
 
     // This fiber handles the session's requests, one at a time (the session waits for each), until the
-    // connection ends: no second fiber per connection. A request still being handled then is interrupted.
-    const whenClosed = Deferred.await(closed)
+    // connection ends: no second fiber per connection. A request still being handled then is interrupted
+    // by `end`, which interrupts this fiber: racing each request against the end instead forked two fibers
+    // per request, and the registry finalizers a play or publish adds kept the forked fiber's copy of the
+    // fiber refs for the connection's lifetime.
     for (;;) {
       const request = yield* Queue.take(requests)
       if (request === undefined) break
-      yield* Effect.raceFirst(handle(request), whenClosed)
+      handling = true
+      yield* handle(request)
+      handling = false
       try {
         session.resume()
-        if (!session.isPaused && !failed) socket.resume()
+        if (!failed && session.pendingBytes <= MAX_PENDING_BYTES) socket.resume()
       } catch (cause) {
         end(exitFor(cause))
       }
     }
     return yield* Deferred.await(closed)
   }).pipe(
-    Effect.catchAll((error) =>
-      error._tag === "ConnectionClosed" && (error.reason === "PeerClosed" || error.reason === "ShuttingDown")
-        ? Effect.logInfo(`Connection closed: ${error.message}`)
-        : error._tag === "ConnectionClosed" && error.reason === "SocketError"
-          ? Effect.logInfo(`Connection lost: ${error.message}`)
-          : Metric.increment(protocolErrors).pipe(
-              Effect.zipRight(Effect.logWarning(`Connection closed: ${error._tag}: ${error.message}`))
-            )
-    ),
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause)
+    // On exit, not in an error handler: an interrupted fiber skips error handlers, and the end interrupts it
+    // when it comes during a request.
+    Effect.onExit((exit) => {
+      if (Exit.isSuccess(exit)) return Effect.void
+      const reason = Cause.isInterruptedOnly(exit.cause) && closedWith !== undefined && Exit.isFailure(closedWith) ? closedWith.cause : exit.cause
+      const error = Cause.failureOption(reason)
+      if (Option.isSome(error)) return logClosed(error.value)
+      return Cause.isInterruptedOnly(reason)
         ? Effect.void
-        : Effect.logError(`Connection closed by a defect: ${String(Cause.squash(cause))}`, cause)
-    ),
+        : Effect.logError(`Connection closed by a defect: ${String(Cause.squash(reason))}`, reason)
+    }),
+    Effect.catchAllCause(() => Effect.void), // logged on exit: the connection never fails its caller
     Effect.scoped,
     Effect.annotateLogs({ connection: connectionId, remote: `${socket.remoteAddress}:${socket.remotePort}` })
   )

@@ -91,6 +91,8 @@ export class ServerSession {
   readonly writer: ChunkWriter
   private paused = false
   private readonly pending: Array<Uint8Array> = []
+  /** Bytes waiting in `pending`: the connection stops reading the socket past a bound. */
+  pendingBytes = 0
   private readonly window = new AcknowledgementWindow()
   private nextStreamId = 1
   readonly streams = new Set<number>()
@@ -116,6 +118,7 @@ export class ServerSession {
   receive(bytes: Uint8Array): void {
     if (this.paused) {
       this.pending.push(Buffer.from(bytes))
+      this.pendingBytes += bytes.length
       return
     }
     this.process(bytes)
@@ -127,13 +130,17 @@ export class ServerSession {
     while (!this.paused) {
       const next = this.pending.shift()
       if (next === undefined) return
+      this.pendingBytes -= next.length
       this.process(next)
     }
   }
 
   private process(bytes: Uint8Array): void {
     const consumed = this.reader.push(bytes, this.onMessage)
-    if (consumed < bytes.length) this.pending.unshift(Buffer.from(bytes.subarray(consumed)))
+    if (consumed < bytes.length) {
+      this.pending.unshift(Buffer.from(bytes.subarray(consumed)))
+      this.pendingBytes += bytes.length - consumed
+    }
     const sequence = this.window.due(this.reader.bytesRead)
     if (sequence !== undefined) this.sendControl(MessageType.Acknowledgement, encodeAcknowledgement(sequence))
   }

@@ -76,8 +76,14 @@ describe("server and client sessions", () => {
     client.sendMedia(1, 9, 40, Buffer.from([0x17, 0x01, 0, 0, 0]))
     expect(requests.at(-1)).toMatchObject({ _tag: "Publish", streamId: 1, name: "cam", query: "key=abc", publishType: "live" })
     expect(media).toEqual([])
+    // The bytes waiting are counted (the connection stops reading its socket past a bound).
+    const waiting = held?.pendingBytes ?? 0
+    expect(waiting).toBeGreaterThan(5)
+    client.sendMedia(1, 9, 80, Buffer.alloc(10_000))
+    expect(held?.pendingBytes).toBeGreaterThan(10_000 + waiting)
     held?.resume()
-    expect(media).toEqual([40])
+    expect(media).toEqual([40, 80])
+    expect(held?.pendingBytes).toBe(0)
   })
 
   it("answers releaseStream/FCPublish/getStreamLength, and unknown commands with _error", () => {

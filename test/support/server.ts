@@ -10,14 +10,15 @@ import { HlsService } from "../../src/hls/service.js"
 import { RecordService } from "../../src/record/service.js"
 import { HttpServer, HttpServerLive } from "../../src/http/server.js"
 
-const quiet = Logger.minimumLogLevel(process.env.RTMP_TEST_LOG === "1" ? LogLevel.Debug : LogLevel.Error)
+const quietLevel = process.env.RTMP_TEST_LOG === "1" ? LogLevel.Debug : LogLevel.Error
+const quiet = Logger.minimumLogLevel(quietLevel)
 
-/** A server on a free loopback port, quiet unless something goes wrong. */
-export const testServer = (overrides: Partial<ServerConfigShape> = {}, authorizer: Authorizer = open) =>
+/** A server on a free loopback port, quiet unless something goes wrong (or a test reads its logs). */
+export const testServer = (overrides: Partial<ServerConfigShape> = {}, authorizer: Authorizer = open, minimumLogLevel: LogLevel.LogLevel = quietLevel) =>
   RtmpServerLive.pipe(
     Layer.provideMerge(ServerConfig.layer({ host: "127.0.0.1", port: 0, ...overrides })),
     Layer.provide(authLayer(authorizer)),
-    Layer.provide(quiet)
+    Layer.provide(Logger.minimumLogLevel(minimumLogLevel))
   )
 
 /** Retries fast enough for tests: 200 ms doubling to 1 s. */
