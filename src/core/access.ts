@@ -8,6 +8,7 @@ import type { LiveStream, PublisherInfo, StreamSubscriber } from "../media/strea
 import { type AccessRequest, Authorization } from "./auth.js"
 import { StreamPlacement } from "./placement.js"
 import { StreamRegistry } from "./registry.js"
+import { acquireUntilClose, onScopeClose } from "./finalizers.js"
 
 export interface Publishing {
   readonly stream: LiveStream
@@ -27,7 +28,7 @@ export class Access extends Effect.Service<Access>()("effect-rtmp/Access", {
       const policy = placement.current()
       if (claim && policy !== undefined) yield* policy.claim(app, name, publisher.connectionId, publisher.credential)
       const stream = yield* registry.publish(app, name, publisher)
-      yield* Effect.addFinalizer(() => registry.unpublish(stream, publisher))
+      yield* onScopeClose(registry.unpublish(stream, publisher))
       return { stream, publisher, name } satisfies Publishing
     })
 
@@ -59,7 +60,7 @@ export class Access extends Effect.Service<Access>()("effect-rtmp/Access", {
     const play = (request: AccessRequest, viewer: StreamSubscriber) =>
       admitViewer(request, viewer).pipe(
         // Outside the span, as for publish: the leave finalizer lives as long as the viewer.
-        Effect.tap((stream) => Effect.addFinalizer(() => registry.leave(stream, viewer, request.connectionId))),
+        Effect.tap((stream) => onScopeClose(registry.leave(stream, viewer, request.connectionId))),
         Effect.tap((stream) => {
           const policy = placement.current()
           return policy !== undefined && !stream.isLive ? policy.remotePlay(request) : Effect.void
@@ -68,7 +69,7 @@ export class Access extends Effect.Service<Access>()("effect-rtmp/Access", {
 
     /** A subscriber the operator configured (a push relay): no authorization. */
     const playTrusted = (app: string, name: string, viewer: StreamSubscriber, id: string) =>
-      Effect.acquireRelease(registry.play(app, name, viewer, id), (stream) => registry.leave(stream, viewer, id))
+      acquireUntilClose(registry.play(app, name, viewer, id), (stream) => registry.leave(stream, viewer, id))
 
     return { publish, publishTrusted, play, playTrusted } as const
   })

@@ -8,6 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import { acquireUntilClose } from "./finalizers.js"
 
 /** How often every connection's `watch` runs. */
 export const WATCH_PERIOD_MILLIS = 1000
@@ -56,7 +57,7 @@ export class Connections extends Effect.Service<Connections>()("effect-rtmp/Conn
     return {
       /** Lists `view` until the caller's scope closes. */
       register: (view: ConnectionView) =>
-        Effect.acquireRelease(
+        acquireUntilClose(
           Effect.sync(() => void open.set(view.id, view)),
           () => Effect.sync(() => void open.delete(view.id))
         ),

@@ -20,6 +20,7 @@ import type * as net from "node:net"
 import { AmfObject, encodeAll } from "../protocol/amf0.js"
 import { Access } from "../core/access.js"
 import { Connections } from "../core/connections.js"
+import { onScopeClose } from "../core/finalizers.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { isProtocolError, type ProtocolError } from "../protocol/errors.js"
 import { CapsEx } from "../protocol/ertmp.js"
@@ -121,7 +122,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       ioLog.output(bytes)
       batchedWrite(socket, bytes)
     }
-    yield* Effect.addFinalizer(() =>
+    yield* onScopeClose(
       Effect.sync(() => {
         // end() flushes what is queued; reading on (into nothing) sees the peer's close; destroy()
         // guarantees the socket goes even if the peer stalls.
@@ -327,7 +328,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       yield* Effect.logInfo(`Stopped playing ${entry.stream.key}`)
     })
 
-    yield* Effect.addFinalizer(() =>
+    yield* onScopeClose(
       Effect.gen(function* () {
         for (const id of [...publishing.keys()]) yield* stopPublishing(id)
         for (const id of [...playing.keys()]) yield* stopPlaying(id)
