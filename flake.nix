@@ -27,9 +27,6 @@
             pkgs.haproxy
             (pkgs.python3.withPackages (ps: [ ps.prometheus-client ]))
           ];
-          shellHook = ''
-            export MALLOC_TRIM_THRESHOLD_=1073741824
-          '';
         };
       });
     };

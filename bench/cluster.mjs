@@ -23,10 +23,7 @@ await sleep(300)
 
 const startNode = async (id) => {
   const [rtmpPort, httpPort] = [await freePort(), await freePort()]
-  const child = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(rtmpPort), "--http-port", String(httpPort), "--no-hls", "--log-level", "warning", "--cluster-redis", `redis://127.0.0.1:${redisPort}`, "--node-id", id], {
-    stdio: "ignore",
-    env: { ...process.env, MALLOC_TRIM_THRESHOLD_: "1073741824" }
-  })
+  const child = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(rtmpPort), "--http-port", String(httpPort), "--no-hls", "--log-level", "warning", "--cluster-redis", `redis://127.0.0.1:${redisPort}`, "--node-id", id], { stdio: "ignore" })
   await sleep(1500)
   return { child, pid: child.pid, rtmpPort, httpPort }
 }

@@ -91,10 +91,7 @@ const player = async (port, name) => {
 const startServer = async (name) => {
   const port = await freePort()
   if (name === "effect") {
-    const child = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", "0", "--no-hls", "--log-level", "warning"], {
-      stdio: "ignore",
-      env: { ...process.env, MALLOC_TRIM_THRESHOLD_: "1073741824" }
-    })
+    const child = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", "0", "--no-hls", "--log-level", "warning"], { stdio: "ignore" })
     await sleep(1000)
     return { port, pid: child.pid, stop: async () => child.kill("SIGKILL") }
   }

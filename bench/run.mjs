@@ -60,7 +60,7 @@ const startServer = async (name, { hls = false, effectFlags = [] } = {}) => {
   if (name === "effect") {
     const child = spawn("node", [...(process.env.EFFECT_NODE_FLAGS ? process.env.EFFECT_NODE_FLAGS.split(" ") : []), path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--log-level", "warning", ...effectFlags], {
       stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, MALLOC_TRIM_THRESHOLD_: "1073741824", NODE_ENV: "production" }
+      env: { ...process.env, NODE_ENV: "production" }
     })
     await waitForPort(port)
     return {
