@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Memory per connection: RSS of `node dist/server.mjs` (as `npm start` runs it, HLS off) idle, then with
-// N idle connections (handshake done, nothing else), then with N RTMP players of one live stream (in-process
-// clients of our own session code, reading everything), then with 16 real-time ffmpeg publishers. Prints the
-// RSS deltas per connection, and heap vs Buffers from /metrics at each step.
+// Memory per connection: RSS of `node dist/server.mjs` (as `npm start` runs it, HLS off) with N idle
+// connections (handshake done, nothing else), with N RTMP players of one live stream (in-process clients of
+// our own session code, reading everything), and with 16 real-time ffmpeg publishers: each in a freshly
+// started server, against that server's own RSS before (V8 does not give back heap it grew, so one server
+// for all three phases made later deltas meaningless). Prints the RSS and heap deltas per connection, and
+// heap vs Buffers from /metrics at the end of each phase.
 //
 // usage: node bench/memory.mjs [--connections 500] [--publishers 16]
 import { spawn } from "node:child_process"
@@ -17,18 +19,48 @@ const count = Number(flag("connections", "500"))
 const publishers = Number(flag("publishers", "16"))
 const sample = sharedSample(30, 2500)
 
-const [port, httpPort] = [19700, 18700]
-const server = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--no-hls", "--log-level", "warning"], {
-  stdio: "ignore",
-  env: { ...process.env, ...(process.env.NO_TRIM_ENV === "1" ? {} : { MALLOC_TRIM_THRESHOLD_: "1073741824" }) }
-})
-const settle = async () => {
+let nextPort = 19700
+/**
+ * A fresh server; `setup` (not counted) and then `run` add load and return what to close; prints the RSS
+ * delta of `run` per connection. (The heap used includes garbage not yet collected, so it is shown in total.)
+ */
+const phase = async (label, per, setup, run) => {
+  const port = nextPort++
+  const httpPort = port - 1000
+  const server = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--no-hls", "--log-level", "warning"], { stdio: "ignore" })
+  const closers = []
+  try {
+    await sleep(1500)
+    closers.push(await setup(port))
+    const idle = await settle(server)
+    closers.push(await run(port))
+    const loaded = await settle(server)
+    const after = await metrics(httpPort)
+    const each = (loaded - idle) / per
+    console.log(
+      `${label}: ${idle.toFixed(0)} → ${loaded.toFixed(0)} MiB RSS, ${each >= 1 ? `${each.toFixed(1)} MiB` : `${(each * 1024).toFixed(1)} KiB`} each; ` +
+        `at the end heap used ${after.heap.toFixed(0)} MiB, Buffers ${after.buffers.toFixed(0)} MiB`
+    )
+    return idle
+  } finally {
+    closers.forEach((close) => close())
+    server.kill("SIGKILL")
+  }
+}
+
+const settle = async (server) => {
   await sleep(3000)
   return treeRssMiB(server.pid)
 }
 
+const metrics = async (httpPort) => {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
+  const value = (name) => Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1] ?? 0) / 1048576
+  return { heap: value("nodejs_heap_used_bytes"), buffers: value("nodejs_external_memory_bytes") }
+}
+
 /** A connection that completes the handshake (and, for a player, connect + play) and reads everything. */
-const open = (play) =>
+const open = (port, play) =>
   new Promise((resolve) => {
     const socket = net.connect({ host: "127.0.0.1", port })
     const handshake = new ClientHandshake()
@@ -50,38 +82,31 @@ const open = (play) =>
     })
   })
 
-const publish = (name) =>
+const publish = (port, name) =>
   spawn("ffmpeg", ["-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", sample, "-c", "copy", "-f", "flv", `rtmp://127.0.0.1:${port}/live/${name}`], { stdio: "ignore" })
 
-const breakdown = async () => {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
-  const value = (name) => Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1] ?? 0) / 1048576
-  return `heap ${value("nodejs_heap_used_bytes").toFixed(0)} MiB, Buffers ${value("nodejs_external_memory_bytes").toFixed(0)} MiB`
-}
-
-try {
-  const idle = await settle()
-  console.log(`idle: ${idle.toFixed(0)} MiB RSS`)
-  let sockets = []
-  for (let i = 0; i < count; i++) sockets.push(await open(false))
-  const withIdle = await settle()
-  console.log(`${count} idle connections: ${withIdle.toFixed(0)} MiB → ${(((withIdle - idle) * 1024) / count).toFixed(1)} KiB each (${await breakdown()})`)
-  sockets.forEach((s) => s.destroy())
-  const source = publish("mem")
-  const oneStream = await settle()
-  console.log(`one publisher: ${oneStream.toFixed(0)} MiB (${await breakdown()})`)
-  sockets = []
-  for (let i = 0; i < count; i++) sockets.push(await open(true))
-  const withPlayers = await settle()
-  console.log(`${count} players: ${withPlayers.toFixed(0)} MiB → ${(((withPlayers - oneStream) * 1024) / count).toFixed(1)} KiB each (${await breakdown()})`)
-  sockets.forEach((s) => s.destroy())
-  source.kill("SIGKILL")
+const nothing = async () => () => {}
+const idle = await phase(`${count} idle connections`, count, nothing, async (port) => {
+  const sockets = []
+  for (let i = 0; i < count; i++) sockets.push(await open(port, false))
+  return () => sockets.forEach((s) => s.destroy())
+})
+console.log(`idle server: ${idle.toFixed(0)} MiB RSS`)
+await phase(
+  `${count} players of one publisher (the publisher is in the state before)`,
+  count,
+  async (port) => {
+    const source = publish(port, "mem")
+    return () => source.kill("SIGKILL")
+  },
+  async (port) => {
+    const sockets = []
+    for (let i = 0; i < count; i++) sockets.push(await open(port, true))
+    return () => sockets.forEach((s) => s.destroy())
+  }
+)
+await phase(`${publishers} real-time publishers`, publishers, nothing, async (port) => {
+  const sources = Array.from({ length: publishers }, (_, i) => publish(port, `p${i}`))
   await sleep(2000)
-  const base = treeRssMiB(server.pid)
-  const sources = Array.from({ length: publishers }, (_, i) => publish(`p${i}`))
-  const withPublishers = await settle()
-  console.log(`${publishers} publishers: ${withPublishers.toFixed(0)} MiB → ${((withPublishers - base) / publishers).toFixed(1)} MiB each over ${base.toFixed(0)} (${await breakdown()})`)
-  sources.forEach((s) => s.kill("SIGKILL"))
-} finally {
-  server.kill("SIGKILL")
-}
+  return () => sources.forEach((s) => s.kill("SIGKILL"))
+})
