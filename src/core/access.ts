@@ -8,7 +8,7 @@ import type { LiveStream, PublisherInfo, StreamSubscriber } from "../media/strea
 import { type AccessRequest, Authorization } from "./auth.js"
 import { StreamPlacement } from "./placement.js"
 import { StreamRegistry } from "./registry.js"
-import { acquireUntilClose, onScopeClose } from "./finalizers.js"
+import { acquireUntilClose } from "./finalizers.js"
 
 export interface Publishing {
   readonly stream: LiveStream
@@ -27,8 +27,9 @@ export class Access extends Effect.Service<Access>()("effect-rtmp/Access", {
       // In a cluster the stream is claimed for this node first (a copy pulled from its owner is not).
       const policy = placement.current()
       if (claim && policy !== undefined) yield* policy.claim(app, name, publisher.connectionId, publisher.credential)
-      const stream = yield* registry.publish(app, name, publisher)
-      yield* onScopeClose(registry.unpublish(stream, publisher))
+      // Joined and its finalizer added in one uninterruptible step: a connection that ends meanwhile
+      // interrupts its request, and must not leave a publisher behind.
+      const stream = yield* acquireUntilClose(registry.publish(app, name, publisher), (stream) => registry.unpublish(stream, publisher))
       return { stream, publisher, name } satisfies Publishing
     })
 
@@ -40,8 +41,7 @@ export class Access extends Effect.Service<Access>()("effect-rtmp/Access", {
     const authorizePublish = Effect.fn("Access.publish")((request: AccessRequest) => auth.publish(request))
     const publish = (request: AccessRequest, kick: (reason: string) => void) =>
       authorizePublish(request).pipe(
-        // Joined outside the span: a finalizer keeps the fiber refs it was added with, the span among them,
-        // for as long as the stream is published (1.4 KB per connection, mostly the span's ids).
+        // The span covers the decision; joining the registry comes after it.
         Effect.flatMap((grant) => join(request.app, grant.name, { connectionId: request.connectionId, credential: grant.credential, kick }))
       )
 
@@ -53,14 +53,15 @@ export class Access extends Effect.Service<Access>()("effect-rtmp/Access", {
       join(app, name, publisher, options.claim ?? true)
 
     /** Admits a viewer of any output: authorization, then membership of the stream until the scope closes. */
-    const admitViewer = Effect.fn("Access.play")(function* (request: AccessRequest, viewer: StreamSubscriber) {
-      yield* auth.play(request)
-      return yield* registry.play(request.app, request.name, viewer, request.connectionId)
-    })
+    const authorizePlay = Effect.fn("Access.play")((request: AccessRequest) => auth.play(request))
     const play = (request: AccessRequest, viewer: StreamSubscriber) =>
-      admitViewer(request, viewer).pipe(
-        // Outside the span, as for publish: the leave finalizer lives as long as the viewer.
-        Effect.tap((stream) => onScopeClose(registry.leave(stream, viewer, request.connectionId))),
+      authorizePlay(request).pipe(
+        // After the span, as for publish; joined and the finalizer added in one uninterruptible step.
+        Effect.zipRight(
+          acquireUntilClose(registry.play(request.app, request.name, viewer, request.connectionId), (stream) =>
+            registry.leave(stream, viewer, request.connectionId)
+          )
+        ),
         Effect.tap((stream) => {
           const policy = placement.current()
           return policy !== undefined && !stream.isLive ? policy.remotePlay(request) : Effect.void
