@@ -471,14 +471,16 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       }
     })
 
+    /** Whether the bytes waiting for a decision are within their bound (reading stops past it). */
+    const withinReadAhead = () => session.pendingBytes <= MAX_PENDING_BYTES
     if (!failed) {
       onBytes = (bytes) => {
         session.receive(bytes)
-        if (session.pendingBytes > MAX_PENDING_BYTES) socket.pause()
+        if (!withinReadAhead()) socket.pause()
       }
     }
     for (const bytes of early.splice(0)) feed(bytes)
-    if (!failed && session.pendingBytes <= MAX_PENDING_BYTES) socket.resume()
+    if (!failed && withinReadAhead()) socket.resume()
 
     // This fiber handles the session's requests, one at a time (the session waits for each), until the
     // connection ends: no second fiber per connection. A request still being handled then is interrupted
@@ -493,7 +495,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       handling = false
       try {
         session.resume()
-        if (!failed && session.pendingBytes <= MAX_PENDING_BYTES) socket.resume()
+        if (!failed && withinReadAhead()) socket.resume()
       } catch (cause) {
         end(exitFor(cause))
       }

@@ -107,10 +107,6 @@ export class ServerSession {
     this.writer = new ChunkWriter(128)
   }
 
-  get isPaused(): boolean {
-    return this.paused
-  }
-
   /**
    * Feeds bytes from the socket. Throws a protocol error on malformed input. The bytes are not kept past
    * the call (what waits while paused is copied), so the caller may reuse its read buffer.

@@ -8,7 +8,6 @@ import * as path from "node:path"
 import { freePort } from "../support/ports.js"
 import { ffmpegPublish } from "../support/processes.js"
 
-
 const root = path.resolve(import.meta.dirname, "../..")
 
 /** Starts the built CLI and resolves once it prints its listening line. */
