@@ -6,30 +6,14 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
-import * as path from "node:path"
 import { ConfigError, flagOf, type ServerConfigShape } from "../core/config.js"
 import { type SettingName, settings } from "../core/settings.js"
+import { makeDirectories } from "../transport/make-directories.js"
 
 const directorySettings = (Object.keys(settings) as Array<SettingName>).filter((name) => settings[name].kind === "optionalDirectory")
 
 /** `ENOTDIR: not a directory, mkdir '/etc/passwd/x'` → `not a directory`. */
 const reason = (cause: unknown): string => (cause instanceof Error ? cause.message.replace(/^E[A-Z]+: /, "").split(",")[0] ?? cause.message : String(cause))
-
-/**
- * `mkdir -p`, one level at a time: Node's `{ recursive: true }` never returns for a path under /proc (it
- * retries the ENOENT that /proc answers for the parent it has just seen).
- */
-const makeDirectories = async (directory: string): Promise<void> => {
-  const absolute = path.resolve(directory)
-  const levels = absolute.split(path.sep).filter((part) => part !== "")
-  let current = path.parse(absolute).root
-  for (const level of levels) {
-    current = path.join(current, level)
-    await fs.promises.mkdir(current).catch((cause: unknown) => {
-      if (!(cause instanceof Error && "code" in cause && cause.code === "EEXIST")) throw cause
-    })
-  }
-}
 
 const prepare = (name: SettingName, directory: string) =>
   Effect.tryPromise({

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { makeDirectories } from "./make-directories.js"
 
 export interface IoLog {
   readonly input: (bytes: Uint8Array) => void
@@ -40,7 +41,7 @@ export const openIoLog = (dir: Option.Option<string>, connectionId: string) =>
     onSome: (directory) =>
       Effect.gen(function* () {
         yield* Effect.tryPromise({
-          try: () => fs.promises.mkdir(directory, { recursive: true }),
+          try: () => makeDirectories(directory),
           catch: (cause) => new LogIoError({ message: `cannot create ${directory}`, cause })
         })
         const base = path.join(directory, `${timestamp()}-${connectionId}`)
