@@ -309,42 +309,39 @@ const table = (heading, columns, runs, row) => {
   for (const run of runs) lines.push(`| ${row(run).join(" | ")} |`)
   return true
 }
-lines.push(`### Fan-out (${hold} s hold, ${repeat} run(s), medians)`, "")
-lines.push(
-  "| players | server | kept up | CPU % of a core | CPU s per GB delivered | RSS MiB | TTFB p50 / p95 ms | host busy % |",
-  "|---|---|---|---|---|---|---|---|"
-)
-for (const players of playerCounts) {
-  for (const name of servers) {
-    lines.push(
-      `| ${players} | ${name} | ${fmt(fanout(name, players, (r) => r.players_ok), 0)}/${players} | ${fmt(fanout(name, players, (r) => r.server_cpu_pct))} | ${fmt(
-        fanout(name, players, cpuPerGB),
-        2
-      )} | ${fmt(fanout(name, players, (r) => r.server_rss_max_mib))} | ${fmt(fanout(name, players, (r) => r.ttfb_ms_median), 0)} / ${fmt(
-        fanout(name, players, (r) => r.ttfb_ms_p95),
-        0
-      )} | ${fmt(fanout(name, players, (r) => r.host_cpu_busy_pct), 0)} |`
-    )
+table(
+  `### Fan-out (${hold} s hold, ${repeat} run(s), medians)`,
+  ["players", "server", "kept up", "CPU % of a core", "CPU s per GB delivered", "RSS MiB", "TTFB p50 / p95 ms", "host busy %"],
+  playerCounts.flatMap((players) => servers.map((name) => ({ players, name }))),
+  ({ players, name }) => {
+    const of = (pick) => fanout(name, players, pick)
+    return [
+      players,
+      name,
+      `${fmt(of((r) => r.players_ok), 0)}/${players}`,
+      fmt(of((r) => r.server_cpu_pct)),
+      fmt(of(cpuPerGB), 2),
+      fmt(of((r) => r.server_rss_max_mib)),
+      `${fmt(of((r) => r.ttfb_ms_median), 0)} / ${fmt(of((r) => r.ttfb_ms_p95), 0)}`,
+      fmt(of((r) => r.host_cpu_busy_pct), 0)
+    ]
   }
-}
+)
 table(
   "### effect-rtmp's memory at its largest RSS in each fan-out run (from /metrics, MiB)",
   ["players", "RSS", "V8 heap used / reserved", "outside the heap (Buffers)", "the rest (code, stacks, malloc)"],
   entries.filter((e) => e.kind === "fanout-memory" && e.result),
   ({ players, result: m }) => [players, fmt(m.rss_mib), `${fmt(m.heap_used_mib)} / ${fmt(m.heap_total_mib)}`, fmt(m.external_mib), fmt(m.rss_mib - m.heap_total_mib - m.external_mib)]
 )
-lines.push("", "### Ratios (effect-rtmp ÷ peer; below 1 is better for CPU, RSS and TTFB)", "")
-lines.push("| players | peer | CPU per byte | RSS | TTFB p95 |", "|---|---|---|---|---|")
-for (const players of playerCounts) {
-  for (const peer of peers) {
-    lines.push(
-      `| ${players} | ${peer} | ${ratio(fanout("effect", players, cpuPerGB), fanout(peer, players, cpuPerGB))} | ${ratio(
-        fanout("effect", players, (r) => r.server_rss_max_mib),
-        fanout(peer, players, (r) => r.server_rss_max_mib)
-      )} | ${ratio(fanout("effect", players, (r) => r.ttfb_ms_p95), fanout(peer, players, (r) => r.ttfb_ms_p95))} |`
-    )
+table(
+  "### Ratios (effect-rtmp ÷ peer; below 1 is better for CPU, RSS and TTFB)",
+  ["players", "peer", "CPU per byte", "RSS", "TTFB p95"],
+  playerCounts.flatMap((players) => peers.map((peer) => ({ players, peer }))),
+  ({ players, peer }) => {
+    const versus = (pick) => ratio(fanout("effect", players, pick), fanout(peer, players, pick))
+    return [players, peer, versus(cpuPerGB), versus((r) => r.server_rss_max_mib), versus((r) => r.ttfb_ms_p95)]
   }
-}
+)
 table(
   "### Latency (one publisher, one rtmpdump player)",
   ["server", "delay p50 / p95 ms", "join: first byte / first keyframe ms", "frames lost"],
@@ -390,7 +387,8 @@ table(
   entries.filter((e) => e.kind === "hls" && e.result),
   ({ viewers, server, result: r }) => [viewers, server, `${r.receiving}/${r.viewers}`, fmt(r.server_cpu_pct), fmt(r.cpu_s_per_gb, 2), fmt(r.server_rss_max_mib), `${fmt(r.latency_ms_p50, 0)} / ${fmt(r.latency_ms_p95, 0)}`, r.errors]
 )
-process.stdout.write(lines.join("\n") + "\n")
+// The first table starts with the blank line that separates tables.
+process.stdout.write(lines.join("\n").trimStart() + "\n")
 
 const effect400 = fanout("effect", 400, cpuPerGB)
 const nginx400 = fanout("nginx", 400, cpuPerGB)
