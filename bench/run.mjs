@@ -9,11 +9,12 @@
 //
 // usage: npm run bench -- [--players "1 100 400 1000"] [--hold 20] [--repeat 1] [--servers "effect nginx nms"]
 //                         [--sink-from 400] [--no-latency] [--no-ingest] [--ingest-publishers 16] [--http-viewers "400 1000"] [--no-http]
-//                         [--hls-viewers "1000"] [--no-hls]
+//                         [--hls-viewers "1000"] [--no-hls] [--merge-writes S]
 //                         [--out FILE.jsonl]
 // HTTP-FLV fan-out (effect-rtmp and node-media-server only: nginx-rtmp has no HTTP-FLV) uses our own
 // in-process HTTP viewers (bench/http-flv.mjs). EFFECT_NODE_FLAGS="--flag …" starts effect-rtmp's node with
-// extra flags (V8 heap sizes, profilers) for experiments.
+// extra flags (V8 heap sizes, profilers) for experiments. --merge-writes S adds "effect-merged" to the fan-out
+// and latency runs: effect-rtmp with `--merge-writes S`, its ratios to the peers beside the default's.
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -30,6 +31,10 @@ const playerCounts = flag("players", "1 100 400 1000").split(/\s+/).filter(Boole
 const hold = Number(flag("hold", "20"))
 const repeat = Number(flag("repeat", "1"))
 const servers = flag("servers", "effect nginx nms").split(/\s+/).filter(Boolean)
+const mergeWrites = flag("merge-writes", "")
+/** effect-rtmp as configured by default, and with --merge-writes when asked for. */
+const effects = servers.includes("effect") ? ["effect", ...(mergeWrites === "" ? [] : ["effect-merged"])] : []
+const fanoutServers = [...servers, ...effects.filter((name) => name !== "effect")]
 const sinkFrom = Number(flag("sink-from", "400"))
 const httpViewerCounts = has("no-http") ? [] : flag("http-viewers", "400 1000").split(/\s+/).filter(Boolean).map(Number)
 const hlsViewerCounts = has("no-hls") ? [] : flag("hls-viewers", "1000").split(/\s+/).filter(Boolean).map(Number)
@@ -57,8 +62,9 @@ const waitForPort = async (port, timeoutMs = 20000) => {
 const startServer = async (name, { hls = false, effectFlags = [] } = {}) => {
   const port = await freePort()
   const httpPort = await freePort()
-  if (name === "effect") {
-    const child = spawn("node", [...(process.env.EFFECT_NODE_FLAGS ? process.env.EFFECT_NODE_FLAGS.split(" ") : []), path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--log-level", "warning", ...effectFlags], {
+  if (effects.includes(name)) {
+    const flags = name === "effect-merged" ? ["--merge-writes", mergeWrites, ...effectFlags] : effectFlags
+    const child = spawn("node", [...(process.env.EFFECT_NODE_FLAGS ? process.env.EFFECT_NODE_FLAGS.split(" ") : []), path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--log-level", "warning", ...flags], {
       stdio: ["ignore", "ignore", "inherit"],
       env: { ...process.env, NODE_ENV: "production" }
     })
@@ -187,12 +193,12 @@ const rotate = (list, by) => list.map((_, i) => list[(i + by) % list.length])
 let step = 0
 for (let r = 0; r < repeat; r++) {
   for (const players of playerCounts) {
-    for (const name of rotate(servers, step++)) {
+    for (const name of rotate(fanoutServers, step++)) {
       const mode = players >= sinkFrom ? "sink" : "rtmpdump"
       const server = await startServer(name)
       log(`fanout ${name} players=${players} (${mode}) hold=${hold}s`)
       // At the largest load, one real ffmpeg player decodes alongside the others during the hold.
-      const decodeCheck = name === "effect" && players === Math.max(...playerCounts) ? decodeWhileLoaded(server.port, hold) : undefined
+      const decodeCheck = effects.includes(name) && players === Math.max(...playerCounts) ? decodeWhileLoaded(server.port, hold) : undefined
       const memory = name === "effect" ? memoryAtPeak(server.httpPort) : undefined
       const { code, result } = await runJson(
         path.join(shared, "bench/fanout.sh"),
@@ -209,7 +215,7 @@ for (let r = 0; r < repeat; r++) {
   }
 }
 if (!has("no-latency")) {
-  for (const name of rotate(servers, step++)) {
+  for (const name of rotate(fanoutServers, step++)) {
     const server = await startServer(name)
     log(`latency ${name}`)
     const { code, result } = await runJson(path.join(shared, "bench/latency.sh"), [`rtmp://127.0.0.1:${server.port}/live/lat`], { SAMPLE: sample })
@@ -312,7 +318,7 @@ const table = (heading, columns, runs, row) => {
 table(
   `### Fan-out (${hold} s hold, ${repeat} run(s), medians)`,
   ["players", "server", "kept up", "CPU % of a core", "CPU s per GB delivered", "RSS MiB", "TTFB p50 / p95 ms", "host busy %"],
-  playerCounts.flatMap((players) => servers.map((name) => ({ players, name }))),
+  playerCounts.flatMap((players) => fanoutServers.map((name) => ({ players, name }))),
   ({ players, name }) => {
     const of = (pick) => fanout(name, players, pick)
     return [
@@ -336,10 +342,10 @@ table(
 table(
   "### Ratios (effect-rtmp ÷ peer; below 1 is better for CPU, RSS and TTFB)",
   ["players", "peer", "CPU per byte", "RSS", "TTFB p95"],
-  playerCounts.flatMap((players) => peers.map((peer) => ({ players, peer }))),
-  ({ players, peer }) => {
-    const versus = (pick) => ratio(fanout("effect", players, pick), fanout(peer, players, pick))
-    return [players, peer, versus(cpuPerGB), versus((r) => r.server_rss_max_mib), versus((r) => r.ttfb_ms_p95)]
+  playerCounts.flatMap((players) => ["effect", "effect-merged"].flatMap((mine) => (fanout(mine, players, cpuPerGB) == null ? [] : peers.map((peer) => ({ players, peer, mine }))))),
+  ({ players, peer, mine }) => {
+    const versus = (pick) => ratio(fanout(mine, players, pick), fanout(peer, players, pick))
+    return [players, mine === "effect" ? peer : `${peer} (effect-merged ÷ ${peer})`, versus(cpuPerGB), versus((r) => r.server_rss_max_mib), versus((r) => r.ttfb_ms_p95)]
   }
 )
 table(

@@ -48,7 +48,7 @@ const helpSuffix = (flag: string, setting: Setting): string => {
     case "integer":
       return ` (default ${setting.default}; ${setting.max === Number.MAX_SAFE_INTEGER ? `at least ${setting.min}` : `${setting.min}–${setting.max}`})`
     case "seconds":
-      return ` (seconds; default ${Duration.toSeconds(setting.default)})`
+      return ` (seconds; default ${Duration.toSeconds(setting.default)}${setting.max === undefined ? "" : `; at most ${Duration.toSeconds(setting.max)}`})`
     case "onOff":
       return setting.default ? ` (on; --no-${flag} turns it off)` : ""
     case "text":

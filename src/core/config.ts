@@ -64,8 +64,11 @@ const checkSetting = (setting: Setting, value: unknown): string | undefined => {
     case "seconds": {
       const d = value as Duration.Duration
       const millis = Duration.toMillis(d)
-      return Number.isNaN(millis) || millis < 0 || (setting.positive && millis === 0)
-        ? `must be ${setting.positive ? "more than 0" : "0 or more"} (got ${Duration.format(d)})`
+      if (Number.isNaN(millis) || millis < 0 || (setting.positive && millis === 0)) {
+        return `must be ${setting.positive ? "more than 0" : "0 or more"} (got ${Duration.format(d)})`
+      }
+      return setting.max !== undefined && millis > Duration.toMillis(setting.max)
+        ? `must be at most ${Duration.toSeconds(setting.max)} s (got ${Duration.format(d)})`
         : undefined
     }
     case "choice":

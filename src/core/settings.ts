@@ -24,6 +24,7 @@ export interface IntegerSetting extends Base<"integer", number> {
 /** Given in (fractional) seconds on the command line, as a duration string (`10 seconds`) in the environment. */
 export interface SecondsSetting extends Base<"seconds", Duration.Duration> {
   readonly positive: boolean
+  readonly max?: Duration.Duration
 }
 /** A setting that defaults to on has a `--no-…` flag (its positive form is accepted too). */
 export type OnOffSetting = Base<"onOff", boolean>
@@ -48,7 +49,13 @@ const integer = (value: number, min: number, max: number, description: string, e
   description,
   ...extra
 })
-const seconds = (value: Duration.Duration, description: string, positive = true): SecondsSetting => ({ kind: "seconds", default: value, description, positive })
+const seconds = (value: Duration.Duration, description: string, positive = true, max?: Duration.Duration): SecondsSetting => ({
+  kind: "seconds",
+  default: value,
+  description,
+  positive,
+  ...(max === undefined ? {} : { max })
+})
 const onOff = (value: boolean, description: string): OnOffSetting => ({ kind: "onOff", default: value, description })
 const text = (value: string, description: string): TextSetting => ({ kind: "text", default: value, description })
 const optionalText = (description: string): OptionalTextSetting => ({ kind: "optionalText", default: Option.none(), description })
@@ -83,6 +90,12 @@ export const settings = {
   playerQueueSoftBytes: integer(2 * 1024 * 1024, 1, ANY, "Bytes queued to a viewer above which it skips to the next keyframe"),
   playerQueueHardBytes: integer(8 * 1024 * 1024, 1, ANY, "Bytes queued to a viewer above which it is disconnected"),
   playerMaxLag: seconds(Duration.seconds(15), "Time a viewer may keep skipping frames before it is disconnected"),
+  mergeWrites: seconds(
+    Duration.zero,
+    "Hold each viewer's writes up to this long and send them as one (like SRS's mw_latency): less CPU per viewer for that much more delay (0: send at once)",
+    false,
+    Duration.seconds(1)
+  ),
   shutdownTimeout: seconds(Duration.seconds(5), "Time connections get to close when the server shuts down", false),
   pingInterval: seconds(Duration.seconds(30), "Silence after which a peer is pinged"),
   pingTimeout: seconds(Duration.seconds(30), "Time a pinged peer may stay silent before it is dropped"),

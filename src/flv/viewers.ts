@@ -22,7 +22,7 @@ import { ServerConfig, viewerLimits } from "../core/config.js"
 import type { LiveStream } from "../media/stream.js"
 import { TrackFilter } from "../media/tracks.js"
 import { Viewer } from "../media/viewer.js"
-import { batchedWrite, corkForBatch, inBatch } from "../transport/write-batch.js"
+import { batchedWrite, corkForBatch, inBatch, mergeWrites } from "../transport/write-batch.js"
 import { decodeSegments, streamOf } from "../http/paths.js"
 import { FlvSink, type FlvTransport } from "./sink.js"
 
@@ -61,6 +61,8 @@ const serveViewer = (
   request: FlvRequest,
   protocol: "http-flv" | "ws-flv",
   transport: FlvTransport,
+  /** The connection under `transport`, whose writes `--merge-writes` holds. */
+  socket: net.Socket,
   closed: Deferred.Deferred<void>,
   open: () => void,
   refuse: (refusal: Refusal) => void
@@ -102,6 +104,7 @@ const serveViewer = (
     }
     open()
     inBatch(() => viewer.start(stream)) // headers and the GOP burst as one writev
+    mergeWrites(socket, Duration.toMillis(config.mergeWrites)) // after the start: a joining viewer gets it at once
     yield* Effect.logInfo(`Playing ${stream.key} over ${protocol}`)
     yield* Deferred.await(closed)
     viewer.stop()
@@ -137,6 +140,7 @@ export const serveHttpFlv = (request: FlvRequest, incoming: http.IncomingMessage
       request,
       "http-flv",
       transport,
+      socket,
       closed,
       () => void socket.write(head),
       (refusal) => void socket.end(plainResponse(refusal.status, refusal.message, config.httpCors))
@@ -168,6 +172,7 @@ export const serveWsFlv = (request: FlvRequest, incoming: http.IncomingMessage, 
       request,
       "ws-flv",
       transport,
+      socket,
       closed,
       () => {},
       (refusal) => ws.close(4000 + refusal.status, refusal.message.slice(0, 100))

@@ -30,7 +30,7 @@ import type { AccessRequest } from "../core/auth.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"
 import { type LogIoError, openIoLog } from "../transport/log-io.js"
 import { type SocketReads, streamedReads } from "../transport/socket-reads.js"
-import { batchedWrite, inBatch } from "../transport/write-batch.js"
+import { batchedWrite, inBatch, mergeWrites } from "../transport/write-batch.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
 import { Viewer } from "../media/viewer.js"
 import { describePeer, LEGACY_PEER, type PeerCapabilities, readPeerCapabilities, serverCapabilities } from "./capabilities.js"
@@ -309,6 +309,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       userControl: (control: Parameters<ServerSession["sendUserControl"]>[0]) => session.sendUserControl(control)
     }
     const limits = viewerLimits(config)
+    const mergeMillis = Duration.toMillis(config.mergeWrites)
 
     const stopPublishing = Effect.fnUntraced(function* (streamId: number) {
       const entry = publishing.get(streamId)
@@ -437,6 +438,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
           session.sendData(streamId, ["|RtmpSampleAccess", true, true])
           playing.set(streamId, { scope, stream, viewer })
           inBatch(() => viewer.start(stream)) // the GOP burst goes out as one writev
+          mergeWrites(socket, mergeMillis) // after the start: a joining player gets it at once
           yield* Effect.logInfo(`Playing ${app}/${name}${stream.isLive ? "" : " (waiting for a publisher)"}`)
           return
         }

@@ -2,6 +2,11 @@
  * Batches socket writes made while one incoming read is processed: the first write to a socket corks
  * it, the end of the batch uncorks every touched socket, so a player gets one writev per publisher read
  * instead of one write per message. Nothing waits for a later event-loop turn, so no latency is added.
+ *
+ * A socket may instead be given a merge window (`mergeWrites`, the server's `--merge-writes`): it then
+ * stays corked for that long after a batch touched it, so the writes of every batch in the window go out
+ * as one. Fewer, larger writes cost less per byte (system calls, and the reader's wake-ups) for that much
+ * delay: SRS's `mw_latency`. One timer per window length serves all sockets, not one per socket or write.
  */
 import type * as net from "node:net"
 
@@ -12,13 +17,54 @@ const corked: Array<net.Socket> = []
  * batch (ephemeron hash tables) showed in the fan-out profile, and a Set allocates a new table per batch.
  */
 const corkedIn = Symbol("effect-rtmp/corkedInBatch")
-type Marked = net.Socket & { [corkedIn]?: number }
+/** The socket's merge window in milliseconds, and whether it is corked waiting for that window to end. */
+const mergeWindow = Symbol("effect-rtmp/mergeWindow")
+const merging = Symbol("effect-rtmp/merging")
+type Marked = net.Socket & { [corkedIn]?: number; [mergeWindow]?: number | undefined; [merging]?: boolean }
 let batch = 0
+
+/** The sockets waiting for one window length to end, and the timer that ends it. */
+interface MergeGroup {
+  sockets: Array<net.Socket>
+  timer: ReturnType<typeof setTimeout> | undefined
+  readonly flush: () => void
+}
+const groups = new Map<number, MergeGroup>()
+
+const mergeGroup = (window: number): MergeGroup => {
+  const known = groups.get(window)
+  if (known !== undefined) return known
+  const group: MergeGroup = {
+    sockets: [],
+    timer: undefined,
+    flush: () => {
+      group.timer = undefined
+      const sockets = group.sockets
+      group.sockets = []
+      for (let i = 0; i < sockets.length; i++) {
+        const socket = sockets[i] as Marked
+        socket[merging] = false
+        socket.uncork()
+      }
+    }
+  }
+  groups.set(window, group)
+  return group
+}
+
+/**
+ * From now on, holds what batches write to `socket` for up to `millis` and sends it as one write
+ * (0: at the end of each batch). For viewers, whose bytes only flow one way; writes outside a batch still
+ * join a window that is open.
+ */
+export const mergeWrites = (socket: net.Socket, millis: number): void => {
+  ;(socket as Marked)[mergeWindow] = millis > 0 ? millis : undefined
+}
 
 /** Corks `socket` until the current batch ends (nothing outside a batch); for writers that frame their own writes. */
 export const corkForBatch = (socket: net.Socket): void => {
   const marked = socket as Marked
-  if (depth > 0 && marked[corkedIn] !== batch) {
+  if (depth > 0 && marked[corkedIn] !== batch && marked[merging] !== true) {
     marked[corkedIn] = batch
     corked.push(socket)
     socket.cork()
@@ -31,6 +77,17 @@ export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => {
   socket.write(bytes)
 }
 
+/** Keeps `socket` corked until its merge window ends. */
+const hold = (socket: Marked, window: number): void => {
+  socket[merging] = true
+  const group = mergeGroup(window)
+  group.sockets.push(socket)
+  if (group.timer === undefined) {
+    group.timer = setTimeout(group.flush, window)
+    group.timer.unref()
+  }
+}
+
 /** Runs `f` as one batch; batches nest, and the outermost one flushes. */
 export const inBatch = (f: () => void): void => {
   depth++
@@ -39,7 +96,12 @@ export const inBatch = (f: () => void): void => {
   } finally {
     if (--depth === 0) {
       batch++
-      for (let i = 0; i < corked.length; i++) (corked[i] as net.Socket).uncork()
+      for (let i = 0; i < corked.length; i++) {
+        const socket = corked[i] as Marked
+        const window = socket[mergeWindow]
+        if (window === undefined) socket.uncork()
+        else hold(socket, window)
+      }
       corked.length = 0
     }
   }

@@ -1,6 +1,6 @@
-import { describe, expect, it } from "@effect/vitest"
+import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
 import type * as net from "node:net"
-import { batchedWrite, inBatch } from "../../src/transport/write-batch.js"
+import { batchedWrite, inBatch, mergeWrites } from "../../src/transport/write-batch.js"
 
 /** Records cork/uncork/write calls in order, standing in for a net.Socket. */
 const fakeSocket = () => {
@@ -48,5 +48,54 @@ describe("write batching", () => {
       })
     ).toThrow("boom")
     expect(a.calls.slice(1)).toEqual(["cork", "write 1 (corked)", "uncork"])
+  })
+})
+
+describe("merged writes (--merge-writes)", () => {
+  beforeEach(() => {
+    vi.useFakeTimers()
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it("keeps a socket corked across batches until its window ends, then sends everything in order at once", () => {
+    const viewer = fakeSocket()
+    const other = fakeSocket()
+    mergeWrites(viewer.socket, 40)
+    inBatch(() => {
+      batchedWrite(viewer.socket, Buffer.of(1))
+      batchedWrite(other.socket, Buffer.of(2))
+    })
+    expect(other.calls).toEqual(["cork", "write 2 (corked)", "uncork"]) // no window: flushed at the batch's end
+    vi.advanceTimersByTime(20)
+    inBatch(() => batchedWrite(viewer.socket, Buffer.of(3)))
+    batchedWrite(viewer.socket, Buffer.of(4)) // outside a batch: joins the open window
+    vi.advanceTimersByTime(19)
+    expect(viewer.calls).toEqual(["cork", "write 1 (corked)", "write 3 (corked)", "write 4 (corked)"])
+    vi.advanceTimersByTime(1)
+    expect(viewer.calls.slice(4)).toEqual(["uncork"])
+    // The next batch opens a new window.
+    inBatch(() => batchedWrite(viewer.socket, Buffer.of(5)))
+    expect(viewer.calls.slice(5)).toEqual(["cork", "write 5 (corked)"])
+    vi.advanceTimersByTime(40)
+    expect(viewer.calls.slice(7)).toEqual(["uncork"])
+  })
+
+  it("serves sockets of different windows each within its own window, and 0 turns merging off", () => {
+    const short = fakeSocket()
+    const long = fakeSocket()
+    mergeWrites(long.socket, 100)
+    inBatch(() => batchedWrite(long.socket, Buffer.of(1)))
+    mergeWrites(short.socket, 10)
+    inBatch(() => batchedWrite(short.socket, Buffer.of(2)))
+    vi.advanceTimersByTime(10)
+    expect(short.calls).toEqual(["cork", "write 2 (corked)", "uncork"])
+    expect(long.calls).toEqual(["cork", "write 1 (corked)"])
+    vi.advanceTimersByTime(90)
+    expect(long.calls).toEqual(["cork", "write 1 (corked)", "uncork"])
+    mergeWrites(short.socket, 0)
+    inBatch(() => batchedWrite(short.socket, Buffer.of(3)))
+    expect(short.calls.slice(3)).toEqual(["cork", "write 3 (corked)", "uncork"])
   })
 })
