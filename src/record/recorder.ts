@@ -12,6 +12,7 @@ import { FLV_TAGS, flvHeaderFor } from "../flv/sink.js"
 import { Fmp4Muxer } from "../media/fmp4-muxer.js"
 import { type MediaFrame, sameConfig, TagType } from "../media/frame.js"
 import type { LiveStream, StreamSubscriber } from "../media/stream.js"
+import { makeDirectoriesSync } from "../transport/make-directories.js"
 
 export interface RecordingSettings {
   readonly directory: string
@@ -130,7 +131,7 @@ export class Recorder implements StreamSubscriber {
     let filePath = path.join(directory, `${fileStamp(startedAt)}.${this.settings.format}`)
     for (let k = 1; fs.existsSync(filePath); k++) filePath = path.join(directory, `${fileStamp(startedAt)}-${k}.${this.settings.format}`)
     try {
-      fs.mkdirSync(directory, { recursive: true })
+      makeDirectoriesSync(directory)
     } catch (cause) {
       return this.fail(`cannot create ${directory}: ${cause instanceof Error ? cause.message : String(cause)}`)
     }

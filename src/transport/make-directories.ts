@@ -5,14 +5,33 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 
-export const makeDirectories = async (directory: string): Promise<void> => {
+/** Every directory from the root down to `directory`, absolute. */
+const levels = (directory: string): Array<string> => {
   const absolute = path.resolve(directory)
-  const levels = absolute.split(path.sep).filter((part) => part !== "")
   let current = path.parse(absolute).root
-  for (const level of levels) {
-    current = path.join(current, level)
-    await fs.promises.mkdir(current).catch((cause: unknown) => {
-      if (!(cause instanceof Error && "code" in cause && cause.code === "EEXIST")) throw cause
+  return absolute
+    .split(path.sep)
+    .filter((part) => part !== "")
+    .map((level) => (current = path.join(current, level)))
+}
+
+const existed = (cause: unknown): boolean => cause instanceof Error && "code" in cause && cause.code === "EEXIST"
+
+export const makeDirectories = async (directory: string): Promise<void> => {
+  for (const level of levels(directory)) {
+    await fs.promises.mkdir(level).catch((cause: unknown) => {
+      if (!existed(cause)) throw cause
     })
+  }
+}
+
+/** The same, blocking: for code that must not wait (the recorder opens its next file between two frames). */
+export const makeDirectoriesSync = (directory: string): void => {
+  for (const level of levels(directory)) {
+    try {
+      fs.mkdirSync(level)
+    } catch (cause) {
+      if (!existed(cause)) throw cause
+    }
   }
 }
