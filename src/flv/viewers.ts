@@ -22,7 +22,7 @@ import { ServerConfig, viewerLimits } from "../core/config.js"
 import type { LiveStream } from "../media/stream.js"
 import { TrackFilter } from "../media/tracks.js"
 import { Viewer } from "../media/viewer.js"
-import { batchedWrite, corkForBatch, inBatch, mergeWrites } from "../transport/write-batch.js"
+import { backlogOf, batchedWrite, corkForBatch, inBatch, mergeWrites } from "../transport/write-batch.js"
 import { decodeSegments, streamOf } from "../http/paths.js"
 import { FlvSink, type FlvTransport } from "./sink.js"
 
@@ -127,7 +127,7 @@ export const serveHttpFlv = (request: FlvRequest, incoming: http.IncomingMessage
     if (socket.destroyed) onClose()
     const transport: FlvTransport = {
       write: (bytes) => batchedWrite(socket, bytes),
-      queuedBytes: () => socket.writableLength,
+      queuedBytes: () => backlogOf(socket, socket.writableLength),
       end: (_reason, graceful) => {
         if (graceful) socket.end()
         else socket.destroy()
@@ -159,10 +159,10 @@ export const serveWsFlv = (request: FlvRequest, incoming: http.IncomingMessage, 
     ws.on("error", () => Deferred.unsafeDone(closed, Exit.void))
     const transport: FlvTransport = {
       write: (bytes) => {
-        corkForBatch(socket)
+        corkForBatch(socket, bytes.length)
         ws.send(bytes, { binary: true })
       },
-      queuedBytes: () => ws.bufferedAmount,
+      queuedBytes: () => backlogOf(socket, ws.bufferedAmount),
       end: (reason, graceful) => {
         if (graceful) ws.close(1000, reason.slice(0, 100))
         else ws.terminate()

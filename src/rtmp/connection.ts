@@ -30,7 +30,7 @@ import type { AccessRequest } from "../core/auth.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"
 import { type LogIoError, openIoLog } from "../transport/log-io.js"
 import { type SocketReads, streamedReads } from "../transport/socket-reads.js"
-import { batchedWrite, inBatch, mergeWrites } from "../transport/write-batch.js"
+import { backlogOf, batchedWrite, inBatch, mergeWrites } from "../transport/write-batch.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
 import { Viewer } from "../media/viewer.js"
 import { describePeer, LEGACY_PEER, type PeerCapabilities, readPeerCapabilities, serverCapabilities } from "./capabilities.js"
@@ -285,7 +285,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       stream: () => (publishing.values().next().value ?? playing.values().next().value)?.stream.key,
       bytesIn: () => session.reader.bytesRead,
       bytesOut: () => socket.bytesWritten,
-      queuedBytes: () => socket.writableLength,
+      queuedBytes: () => backlogOf(socket, socket.writableLength),
       droppedFrames: () => [...playing.values()].reduce((sum, entry) => sum + entry.viewer.droppedFrames, 0),
       kick: (reason) => fail(new ConnectionClosed({ reason: "Rejected", message: reason })),
       watch: (at) => liveness.watch(at),
@@ -300,7 +300,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
 
     const playerTransport = {
       write,
-      queuedBytes: () => socket.writableLength,
+      queuedBytes: () => backlogOf(socket, socket.writableLength),
       disconnect: (reason: string) => fail(new ConnectionClosed({ reason: "SlowPlayer", message: reason }))
     }
     const announcements = {

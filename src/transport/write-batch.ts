@@ -20,7 +20,9 @@ const corkedIn = Symbol("effect-rtmp/corkedInBatch")
 /** The socket's merge window in milliseconds, and whether it is corked waiting for that window to end. */
 const mergeWindow = Symbol("effect-rtmp/mergeWindow")
 const merging = Symbol("effect-rtmp/merging")
-type Marked = net.Socket & { [corkedIn]?: number; [mergeWindow]?: number | undefined; [merging]?: boolean }
+/** Bytes written to the socket since its window opened: held on purpose, not queued behind a slow reader. */
+const held = Symbol("effect-rtmp/heldBytes")
+type Marked = net.Socket & { [corkedIn]?: number; [mergeWindow]?: number | undefined; [merging]?: boolean; [held]?: number }
 let batch = 0
 
 /** The sockets waiting for one window length to end, and the timer that ends it. */
@@ -44,6 +46,7 @@ const mergeGroup = (window: number): MergeGroup => {
       for (let i = 0; i < sockets.length; i++) {
         const socket = sockets[i] as Marked
         socket[merging] = false
+        socket[held] = 0
         socket.uncork()
       }
     }
@@ -61,9 +64,13 @@ export const mergeWrites = (socket: net.Socket, millis: number): void => {
   ;(socket as Marked)[mergeWindow] = millis > 0 ? millis : undefined
 }
 
-/** Corks `socket` until the current batch ends (nothing outside a batch); for writers that frame their own writes. */
-export const corkForBatch = (socket: net.Socket): void => {
+/**
+ * Corks `socket` until the current batch ends (nothing outside a batch); for writers that frame their own
+ * writes, which say how many bytes they are about to write.
+ */
+export const corkForBatch = (socket: net.Socket, length: number): void => {
   const marked = socket as Marked
+  if (marked[mergeWindow] !== undefined && (depth > 0 || marked[merging] === true)) marked[held] = (marked[held] ?? 0) + length
   if (depth > 0 && marked[corkedIn] !== batch && marked[merging] !== true) {
     marked[corkedIn] = batch
     corked.push(socket)
@@ -73,9 +80,15 @@ export const corkForBatch = (socket: net.Socket): void => {
 
 /** Writes `bytes`, corking the socket until the current batch ends (or at once outside a batch). */
 export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => {
-  corkForBatch(socket)
+  corkForBatch(socket, bytes.length)
   socket.write(bytes)
 }
+
+/**
+ * Of `queued` bytes not yet taken by the socket (its `writableLength`), those behind a slow reader: what a
+ * merge window holds on purpose is not the reader's backlog (a viewer must not be taken for slow for it).
+ */
+export const backlogOf = (socket: net.Socket, queued: number): number => Math.max(0, queued - ((socket as Marked)[held] ?? 0))
 
 /** Keeps `socket` corked until its merge window ends. */
 const hold = (socket: Marked, window: number): void => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
 import type * as net from "node:net"
-import { batchedWrite, inBatch, mergeWrites } from "../../src/transport/write-batch.js"
+import { backlogOf, batchedWrite, inBatch, mergeWrites } from "../../src/transport/write-batch.js"
 
 /** Records cork/uncork/write calls in order, standing in for a net.Socket. */
 const fakeSocket = () => {
@@ -97,5 +97,19 @@ describe("merged writes (--merge-writes)", () => {
     mergeWrites(short.socket, 0)
     inBatch(() => batchedWrite(short.socket, Buffer.of(3)))
     expect(short.calls.slice(3)).toEqual(["cork", "write 3 (corked)", "uncork"])
+  })
+
+  it("does not count what a window holds as a slow reader's backlog", () => {
+    const viewer = fakeSocket()
+    mergeWrites(viewer.socket, 50)
+    inBatch(() => batchedWrite(viewer.socket, Buffer.alloc(300)))
+    batchedWrite(viewer.socket, Buffer.alloc(200)) // joins the open window
+    // The socket's writableLength would be 500 plus whatever a slow reader left queued (here 70).
+    expect(backlogOf(viewer.socket, 570)).toBe(70)
+    vi.advanceTimersByTime(50)
+    expect(backlogOf(viewer.socket, 70)).toBe(70)
+    const plain = fakeSocket()
+    inBatch(() => batchedWrite(plain.socket, Buffer.alloc(300)))
+    expect(backlogOf(plain.socket, 300)).toBe(300)
   })
 })
