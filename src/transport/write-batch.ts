@@ -61,7 +61,9 @@ const mergeGroup = (window: number): MergeGroup => {
  * join a window that is open.
  */
 export const mergeWrites = (socket: net.Socket, millis: number): void => {
-  ;(socket as Marked)[mergeWindow] = millis > 0 ? millis : undefined
+  const marked = socket as Marked
+  marked[mergeWindow] = millis > 0 ? millis : undefined
+  if (marked[merging] !== true) marked[held] = 0 // an open window resets it when it ends
 }
 
 /**
