@@ -22,6 +22,7 @@ import { RtmpServerLive } from "../rtmp/listener.js"
 import { Directory } from "../cluster/directory.js"
 import { EdgeLive } from "../cluster/edge.js"
 import { prepareDirectories } from "./directories.js"
+import { prettyLayer } from "./logger.js"
 import { logOptions, normalizeArgv, type ServeOptions, serveOptions, toServerConfig } from "./options.js"
 import { type RelayFlags, relayOptions, seedRelayOptions, toRelayConfig } from "./relay-options.js"
 
@@ -43,7 +44,7 @@ const runServer = (options: ServeOptions & LogFlags & RelayFlags & AuthFlags, re
     const server = Option.isSome(config.recordDir) ? RecordService.Default.pipe(Layer.provideMerge(rtmp)) : rtmp
     const withHls = config.hls ? HlsService.Default.pipe(Layer.provideMerge(server)) : server
     const withHttp = config.http ? HttpServerLive.pipe(Layer.provideMerge(withHls)) : server
-    const logger = options.logFormat === "json" ? Logger.json : options.logFormat === "logfmt" ? Logger.logFmt : Logger.pretty
+    const logger = options.logFormat === "json" ? Logger.json : options.logFormat === "logfmt" ? Logger.logFmt : prettyLayer
     return yield* Layer.launch(withHttp.pipe(Layer.provide(ServerConfig.layer(config)), Layer.provide(Auth.layer(authorizer)))).pipe(
       Effect.provide(logger)
     )
