@@ -11,7 +11,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -98,7 +98,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
     /** The session's requests, then `undefined` once the connection ends. */
     const requests = yield* Queue.unbounded<SessionRequest | undefined>()
     const fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((self) => Effect.succeed(self))
-    /** Whether this fiber is handling a request (an authorization may take seconds): the end interrupts it. */
+    /** Whether this fiber waits for the handshake or handles a request (an authorization may take seconds): the end interrupts it. */
     let handling = false
     let failed = false
     const ignore = () => {}
@@ -170,17 +170,28 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
           }
         : (bytes) => inBatch(() => feed(bytes))
     )
-    yield* Deferred.await(handshakeDone).pipe(
-      Effect.raceFirst(Deferred.await(closed).pipe(Effect.flatMap(() => Effect.never))),
-      Effect.timeoutFail({
-        duration: config.handshakeTimeout,
-        onTimeout: () =>
-          new ConnectionClosed({
-            reason: "Rejected",
-            message: `handshake not completed within ${Duration.format(config.handshakeTimeout)} (handshake-timeout)`
-          })
-      })
-    )
+    // The connection's end interrupts this wait, as it does a request, and one sleeping fiber enforces the
+    // time limit: racing the handshake against the end and a timeout forked four fibers per connection.
+    if (!failed) {
+      const expiry = yield* Effect.sleep(config.handshakeTimeout).pipe(
+        Effect.zipRight(
+          Effect.sync(() =>
+            fail(
+              new ConnectionClosed({
+                reason: "Rejected",
+                message: `handshake not completed within ${Duration.format(config.handshakeTimeout)} (handshake-timeout)`
+              })
+            )
+          )
+        ),
+        Effect.fork
+      )
+      handling = true
+      yield* Deferred.await(handshakeDone)
+      handling = false
+      yield* Fiber.interrupt(expiry)
+    }
+    if (failed) return yield* Deferred.await(closed)
     yield* Effect.logDebug(`Handshake completed (${handshake.usedDigest ? "digest" : "simple"})`)
 
     // --- session -------------------------------------------------------------------------------------
