@@ -6,7 +6,8 @@
 // way run.mjs starts them (effect-rtmp from dist/server.mjs with LL-HLS off, nginx-rtmp and
 // node-media-server through ../shared/peers), one after another in one run.
 //
-// usage: node bench/publishers.mjs [--publishers 100] [--hold 15] [--servers "effect nginx nms"]
+// usage: node bench/publishers.mjs [--publishers 100] [--hold 15] [--servers "effect nginx nms"] [--merge-writes S]
+// (--merge-writes adds "effect-merged": effect-rtmp with `--merge-writes S`.)
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -19,7 +20,8 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const shared = path.resolve(root, "../shared")
 const publishers = Number(flag("publishers", "100"))
 const hold = Number(flag("hold", "15"))
-const servers = flag("servers", "effect nginx nms").split(/\s+/).filter(Boolean)
+const mergeWrites = flag("merge-writes", "")
+const servers = [...flag("servers", "effect nginx nms").split(/\s+/).filter(Boolean), ...(mergeWrites === "" ? [] : ["effect-merged"])]
 
 const sample = sharedSample(30, 2500)
 
@@ -90,8 +92,9 @@ const player = async (port, name) => {
 
 const startServer = async (name) => {
   const port = await freePort()
-  if (name === "effect") {
-    const child = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", "0", "--no-hls", "--log-level", "warning"], { stdio: "ignore" })
+  if (name === "effect" || name === "effect-merged") {
+    const merge = name === "effect-merged" ? ["--merge-writes", mergeWrites] : []
+    const child = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", "0", "--no-hls", "--log-level", "warning", ...merge], { stdio: "ignore" })
     await sleep(1000)
     return { port, pid: child.pid, stop: async () => child.kill("SIGKILL") }
   }
