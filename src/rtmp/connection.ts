@@ -172,7 +172,9 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
     )
     // The connection's end interrupts this wait, as it does a request, and one sleeping fiber enforces the
     // time limit: racing the handshake against the end and a timeout forked four fibers per connection.
+    // `handling` is set before the fork, which may yield: an end in between interrupts rather than being missed.
     if (!failed) {
+      handling = true
       const expiry = yield* Effect.sleep(config.handshakeTimeout).pipe(
         Effect.zipRight(
           Effect.sync(() =>
@@ -186,7 +188,6 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
         ),
         Effect.fork
       )
-      handling = true
       yield* Deferred.await(handshakeDone)
       handling = false
       yield* Fiber.interrupt(expiry)
