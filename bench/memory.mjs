@@ -12,21 +12,20 @@ import * as net from "node:net"
 import * as path from "node:path"
 import { ClientHandshake } from "../dist/protocol/handshake.js"
 import { ClientSession, defaultClientOptions } from "../dist/session/client-session.js"
-import { flag, sharedSample, sleep, treeRssMiB } from "./measure.mjs"
+import { flag, freePort, sharedSample, sleep, treeRssMiB } from "./measure.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const count = Number(flag("connections", "500"))
 const publishers = Number(flag("publishers", "16"))
 const sample = sharedSample(30, 2500)
 
-let nextPort = 19700
 /**
  * A fresh server; `setup` (not counted) and then `run` add load and return what to close; prints the RSS
  * delta of `run` per connection. (The heap used includes garbage not yet collected, so it is shown in total.)
  */
 const phase = async (label, per, setup, run) => {
-  const port = nextPort++
-  const httpPort = port - 1000
+  const port = await freePort()
+  const httpPort = await freePort()
   const server = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--no-hls", "--log-level", "warning"], { stdio: "ignore" })
   const closers = []
   try {

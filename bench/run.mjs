@@ -342,7 +342,7 @@ table(
 table(
   "### Ratios (effect-rtmp ÷ peer; below 1 is better for CPU, RSS and TTFB)",
   ["players", "peer", "CPU per byte", "RSS", "TTFB p95"],
-  playerCounts.flatMap((players) => ["effect", "effect-merged"].flatMap((mine) => (fanout(mine, players, cpuPerGB) == null ? [] : peers.map((peer) => ({ players, peer, mine }))))),
+  playerCounts.flatMap((players) => effects.flatMap((mine) => (fanout(mine, players, cpuPerGB) == null ? [] : peers.map((peer) => ({ players, peer, mine }))))),
   ({ players, peer, mine }) => {
     const versus = (pick) => ratio(fanout(mine, players, pick), fanout(peer, players, pick))
     return [players, mine === "effect" ? peer : `${peer} (effect-merged ÷ ${peer})`, versus(cpuPerGB), versus((r) => r.server_rss_max_mib), versus((r) => r.ttfb_ms_p95)]
