@@ -234,7 +234,8 @@ if (!has("no-ingest")) {
 }
 
 // Many real-time publishers, no players (an ingest front end): effect-rtmp as configured by default (LL-HLS
-// packaged from publish), with --hls-on-demand and with --no-hls (what the peers do here), beside the peers.
+// packaged on demand), with --no-hls-on-demand (packaged from publish) and with --no-hls (what the peers do
+// here), beside the peers.
 const ingestPublishers = has("no-ingest") ? 0 : Number(flag("ingest-publishers", "16"))
 if (ingestPublishers > 0) {
   const sample2500 = sharedSample(30, 2500)
@@ -242,7 +243,7 @@ if (ingestPublishers > 0) {
     name === "effect"
       ? [
           { name, label: "effect", effectFlags: [] },
-          { name, label: "effect --hls-on-demand", effectFlags: ["--hls-on-demand"] },
+          { name, label: "effect --no-hls-on-demand", effectFlags: ["--no-hls-on-demand"] },
           { name, label: "effect --no-hls", effectFlags: ["--no-hls"] }
         ]
       : [{ name, label: name, effectFlags: [] }]

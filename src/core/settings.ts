@@ -123,8 +123,10 @@ export const settings = {
   httpHeaderTimeout: seconds(Duration.seconds(10), "Time a client has to send its request headers"),
   apiToken: optionalSecret("RTMP_API_TOKEN", "Bearer token for the API's write endpoints; without one they are refused"),
   hls: onOff(true, "Serve live streams as LL-HLS"),
-  hlsOnDemand: onOff(false, "Package a live stream as LL-HLS only from its first HLS request (seeded from the GOP cache; the first playlist waits up to a GOP) until --hls-idle-timeout passes without one, instead of from the moment it goes live: for ingest servers"),
-  hlsIdleTimeout: seconds(Duration.seconds(60), "With --hls-on-demand: stop packaging a stream after this long without an HLS request"),
+  // On demand by default (as MediaMTX does): packaging from publish costs an ingest server twice the CPU and
+  // seven segments of memory per stream, for streams most of which nobody watches over HLS.
+  hlsOnDemand: onOff(true, "Package a live stream as LL-HLS only from its first HLS request (seeded from the GOP cache; the first playlist waits up to a GOP) until --hls-idle-timeout passes without one; --no-hls-on-demand packages every stream from the moment it goes live"),
+  hlsIdleTimeout: seconds(Duration.seconds(60), "Stop packaging a stream on demand after this long without an HLS request"),
   hlsPartDuration: seconds(Duration.millis(200), "LL-HLS part duration"),
   hlsSegmentDuration: seconds(Duration.seconds(2), "Shortest LL-HLS segment (segments end at the first keyframe after it)"),
   // LL-HLS players (iOS; gohlslib's experience) need at least 7 segments in the playlist.

@@ -75,7 +75,9 @@ export class HlsService extends Effect.Service<HlsService>()("effect-rtmp/HlsSer
       const now = clock.unsafeCurrentTimeMillis()
       for (const packager of [...packagers.values()]) {
         packager.expireWaiters()
-        if (config.hlsOnDemand && now - packager.lastRequestAt > idleMillis) {
+        // A request still waiting (for the first playlist, or a blocking reload) keeps it in use.
+        if (packager.hasWaiters) packager.lastRequestAt = now
+        else if (config.hlsOnDemand && now - packager.lastRequestAt > idleMillis) {
           yield* stop(packager.stream.app, packager.stream.name)
           yield* Effect.logDebug(`LL-HLS packaging of ${packager.stream.key} stopped: no request for ${idleMillis / 1000} s`)
         }

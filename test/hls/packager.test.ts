@@ -48,7 +48,11 @@ const parse = (text: string) => {
   HLS.setOptions({ strictMode: true })
   const playlist = HLS.parse(text) as HLS.types.MediaPlaylist
   // hls-parser models the open segment's parts as a last segment without a URI.
-  return { playlist, complete: playlist.segments.filter((s) => s.uri !== undefined && s.uri !== "") }
+  return {
+    playlist,
+    complete: playlist.segments.filter((s) => s.uri !== undefined && s.uri !== ""),
+    open: playlist.segments.find((s) => s.uri === undefined || s.uri === "")
+  }
 }
 
 describe("LL-HLS packager and playlists", () => {
@@ -145,7 +149,7 @@ describe("LL-HLS packager and playlists", () => {
     expect(packager.lastDiscontinuitySequence()).toBe(1)
   })
 
-  it("started on demand mid-GOP: the first segment is the cached GOP up to the next keyframe, however short; ready then", () => {
+  it("started on demand mid-GOP: the first segment is the cached GOP up to the next keyframe, however short; ready once PART-HOLD-BACK of live parts follow it", () => {
     const { stream, play, now } = setup()
     play(3.52) // keyframes every second: the cache holds the last 0.52 s
     const late = new HlsPackager(stream, {
@@ -163,8 +167,12 @@ describe("LL-HLS packager and playlists", () => {
     const events: Array<boolean> = []
     late.whenReady((ready) => events.push(ready), 6000)
     expect(late.ready).toBe(false)
-    play(0.52) // the next keyframe comes
-    expect(late.ready).toBe(true)
+    play(0.52) // the next keyframe comes: the seeded segment is complete…
+    expect(late.ready).toBe(false) // …but a player starting PART-HOLD-BACK (0.6 s) behind the edge would start in it
+    expect(events).toEqual([])
+    const keyframeAt = now()
+    play(0.6)
+    expect(late.ready).toBe(true) // three live parts: the edge less PART-HOLD-BACK is the live keyframe
     expect(events).toEqual([true])
     const first = parse(late.playlist("", false).toString())
     expect(first.playlist.targetDuration).toBe(2)
@@ -172,7 +180,9 @@ describe("LL-HLS packager and playlists", () => {
     expect(first.complete[0]?.duration).toBeCloseTo(1, 2) // from the cached keyframe to the next
     expect(first.complete[0]?.parts?.[0]?.independent).toBe(true)
     // Its wall-clock time is when its first frame (the cached keyframe, 1 s ago) came in, within a frame.
-    expect(Math.abs((first.complete[0]?.programDateTime?.getTime() ?? 0) - (now() - 1000))).toBeLessThanOrEqual(40)
+    expect(Math.abs((first.complete[0]?.programDateTime?.getTime() ?? 0) - (keyframeAt - 1000))).toBeLessThanOrEqual(40)
+    expect(first.open?.parts?.[0]?.independent).toBe(true) // the live keyframe first
+    expect((first.open?.parts ?? []).reduce((sum, p) => sum + (p.hint ? 0 : (p.duration ?? 0)), 0)).toBeGreaterThanOrEqual(0.6 - 1e-9) // PART-HOLD-BACK
     play(4)
     const later = parse(late.playlist("", false).toString())
     for (const segment of later.complete.slice(1)) expect(segment.duration).toBeCloseTo(2, 2)

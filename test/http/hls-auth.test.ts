@@ -1,6 +1,6 @@
 /**
  * LL-HLS authorization, as for HTTP-FLV: with --protect-play a playlist without a valid token is refused
- * (403) — and, with --hls-on-demand, starts no packaging; with one, every URI in the playlists carries the
+ * (403) — and, packaged on demand, starts no packaging; with one, every URI in the playlists carries the
  * client's query, so the player's next requests carry the token too.
  */
 import { expect, it } from "@effect/vitest"

@@ -1,9 +1,9 @@
 /**
- * LL-HLS packaging with `--hls-on-demand`: a live stream nobody asked for over HLS is not packaged; the
+ * LL-HLS packaging on demand (the default): a live stream nobody asked for over HLS is not packaged; the
  * first playlist request starts it and is answered once the cached GOP has run to the next keyframe (a first,
  * shorter segment); after `--hls-idle-timeout` without a request it stops, and the next request starts it
- * again with a new URI prefix and continuing sequence numbers. By default a stream is packaged from the
- * moment it goes live, idle or not.
+ * again with a new URI prefix and continuing sequence numbers. With `--no-hls-on-demand` a stream is packaged
+ * from the moment it goes live, idle or not.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
@@ -15,9 +15,9 @@ const field = (text: string, tag: string) => Number(new RegExp(`#${tag}:(\\d+)`)
 const sid = (text: string) => /#EXT-X-MAP:URI="([0-9a-f]+)-init\.mp4"/.exec(text)?.[1]
 
 describe("LL-HLS packaging on demand, and from the start", () => {
-  it.scopedLive("not packaged until asked; the first request answered from the GOP cache; stopped when idle; started again", () =>
+  it.scopedLive("by default: not packaged until asked; the first request answered from the GOP cache; stopped when idle; started again", () =>
     Effect.gen(function* () {
-      const server = yield* startHttpServer({ hlsOnDemand: true, hlsIdleTimeout: Duration.seconds(1) })
+      const server = yield* startHttpServer({ hlsIdleTimeout: Duration.seconds(1) })
       const publisher = yield* Effect.promise(() => syntheticPublisher(server.rtmpPort, "od"))
       yield* Effect.addFinalizer(() => Effect.sync(() => (publisher.stop(), publisher.client.close())))
       const stream = () => Effect.runPromise(server.registry.lookup("live", "od"))
@@ -45,9 +45,9 @@ describe("LL-HLS packaging on demand, and from the start", () => {
       })
     }))
 
-  it.scopedLive("by default: packaged from the moment the stream goes live, without a request", () =>
+  it.scopedLive("--no-hls-on-demand: packaged from the moment the stream goes live, without a request", () =>
     Effect.gen(function* () {
-      const server = yield* startHttpServer({ hlsIdleTimeout: Duration.seconds(1) })
+      const server = yield* startHttpServer({ hlsOnDemand: false, hlsIdleTimeout: Duration.seconds(1) })
       const publisher = yield* Effect.promise(() => syntheticPublisher(server.rtmpPort, "always"))
       yield* Effect.addFinalizer(() => Effect.sync(() => (publisher.stop(), publisher.client.close())))
       yield* Effect.promise(async () => {

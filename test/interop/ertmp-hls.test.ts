@@ -1,7 +1,8 @@
 /**
  * Enhanced RTMP codecs through LL-HLS. An AV1 stream, published over Enhanced RTMP (v2: ExHeader, FourCC `av01`, SequenceStart with the av1C,
  * CodedFrames with the OBUs of one temporal unit), comes out as LL-HLS that ffprobe reads and hls.js plays
- * in Chromium as it plays H.264: first frame within 1.5 s, less than 1.5 s behind ingest, no stall. Debian's ffmpeg 5.1 cannot publish AV1 over RTMP, so ffmpeg encodes it into fragmented MP4
+ * in Chromium as it plays H.264: first frame within 2.5 s (packaged on demand: a 1 s GOP and PART-HOLD-BACK),
+ * less than 1.5 s behind ingest, no stall. Debian's ffmpeg 5.1 cannot publish AV1 over RTMP, so ffmpeg encodes it into fragmented MP4
  * and our test client publishes the samples in real time. An Opus stream (E-RTMP audio: ExHeader, FourCC
  * `Opus`, SequenceStart with the RFC 7845 OpusHead) comes out as audio-only LL-HLS that ffprobe and ffmpeg read.
  */
@@ -70,7 +71,7 @@ describe.runIf(CHROMIUM !== undefined)("Enhanced RTMP codecs → LL-HLS", () => 
         await waitUntil("60 AV1 frames in Chromium", async () => (await state()).frames > 60, 15_000, 200)
         const first = await state()
         expect(first.errors).toEqual([])
-        expect(first.firstFrameAt).toBeLessThan(1500)
+        expect(first.firstFrameAt).toBeLessThan(2500) // as for H.264 in browser.test.ts
         // As for H.264 (browser.test.ts): settled on the live edge, it plays less than 1.5 s behind ingest, without a stall.
         await new Promise((r) => setTimeout(r, 4000))
         const settled = await state()
@@ -130,7 +131,9 @@ describe("Enhanced RTMP HEVC and VP9 → LL-HLS (ffprobe)", () => {
     it.scopedLive(`${codec}: the multivariant playlist names it from its configuration record; ffprobe reads the fMP4 segments`, () =>
       Effect.gen(function* () {
         const fixture = yield* Effect.promise(() => encodeFixture(codec, 5))
-        const server = yield* startHttpServer()
+        // The whole fixture is sent at once and nothing after it: packaged from publish, as no request could
+        // start it later (an on-demand start waits for a keyframe that would never come).
+        const server = yield* startHttpServer({ hlsOnDemand: false })
         const { client, streamId } = yield* Effect.promise(() => publishAs(server.rtmpPort, codec))
         yield* Effect.addFinalizer(() => Effect.sync(() => client.close()))
         client.session.sendMetadata(streamId, amfObject({ width: 160, height: 120, framerate: 25 }))
