@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import type * as http from "node:http"
 import type * as net from "node:net"
 import type { WebSocket, WebSocketServer } from "ws"
@@ -67,7 +68,9 @@ const serveViewer = (
   open: () => void,
   refuse: (refusal: Refusal) => void
 ) =>
-  Effect.gen(function* () {
+  // The viewer's scope is passed by hand rather than provided (`Effect.scoped`), whose context copy and
+  // frames the viewer's fiber would keep while it plays (~3 KB per viewer).
+  Effect.flatMap(Scope.make(), (scope) => Effect.gen(function* () {
     const config = yield* ServerConfig
     const access = yield* Access
     const connections = yield* Connections
@@ -78,13 +81,13 @@ const serveViewer = (
     // flv.js players read E-RTMP HEVC/AV1 themselves or skip it).
     viewer.filter = TrackFilter.defaultTrack
     const accessRequest: AccessRequest = { ...request, protocol }
-    const admitted = yield* access.play(accessRequest, viewer).pipe(Effect.either)
+    const admitted = yield* access.play(accessRequest, viewer).pipe(Scope.extend(scope), Effect.either)
     if (admitted._tag === "Left") {
       yield* Effect.logWarning(`Play denied on app '${request.app}': ${admitted.left.reason}`)
       return refuse({ status: 403, message: "play denied" })
     }
     const stream = admitted.right
-    yield* connections.register({
+    yield* Scope.extend(scope)(connections.register({
       id: request.connectionId,
       remote: request.remoteAddress,
       protocol,
@@ -96,7 +99,7 @@ const serveViewer = (
       queuedBytes: () => sink.queuedBytes(),
       droppedFrames: () => viewer.droppedFrames,
       kick: (reason) => transport.end(reason, false)
-    })
+    }))
     const live = yield* awaitLive(stream, config.httpWaitTimeout).pipe(Effect.raceFirst(Deferred.await(closed).pipe(Effect.as(false))))
     if (!live) {
       if (!(yield* Deferred.isDone(closed))) refuse({ status: 404, message: `${stream.key} is not live` })
@@ -109,7 +112,7 @@ const serveViewer = (
     yield* Deferred.await(closed)
     viewer.stop()
     yield* Effect.logInfo(`Stopped playing ${stream.key} over ${protocol} (${sink.bytesOut} bytes, ${viewer.droppedFrames} frames skipped)`)
-  }).pipe(Effect.scoped)
+  }).pipe(Effect.onExit((exit) => Scope.close(scope, exit))))
 
 const plainResponse = (status: number, message: string, cors: string): string =>
   `HTTP/1.1 ${status} ${status === 403 ? "Forbidden" : status === 404 ? "Not Found" : "Bad Request"}\r\n` +

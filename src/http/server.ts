@@ -21,6 +21,7 @@ import { Access } from "../core/access.js"
 import { ServerConfig } from "../core/config.js"
 import { Connections } from "../core/connections.js"
 import { StreamPlacement } from "../core/placement.js"
+import { annotateOwnFiber } from "../core/fiber-annotations.js"
 import { ConnectionLimits } from "../core/limits.js"
 import { Authorization, open } from "../core/auth.js"
 import { parseFlvPath, serveHttpFlv, serveWsFlv } from "../flv/viewers.js"
@@ -157,7 +158,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
       }
       runMedia(
         serveHttpFlv(request, incoming).pipe(
-          Effect.annotateLogs({ connection: request.connectionId, remote: request.remoteAddress }),
+          annotateOwnFiber({ connection: request.connectionId, remote: request.remoteAddress }),
           Effect.catchAllCause((cause) => Effect.logError("HTTP-FLV viewer failed", cause))
         )
       )
@@ -171,7 +172,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
       }
       runMedia(
         serveWsFlv(request, incoming, socket, head, wss).pipe(
-          Effect.annotateLogs({ connection: request.connectionId, remote: request.remoteAddress }),
+          annotateOwnFiber({ connection: request.connectionId, remote: request.remoteAddress }),
           Effect.catchAllCause((cause) => Effect.logError("WS-FLV viewer failed", cause))
         )
       )
