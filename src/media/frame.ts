@@ -57,7 +57,8 @@ export class MediaFrame {
 
   /** Drops the encodings made so far; the next caller of `bytes` encodes again. */
   forgetEncodings(): void {
-    this.wire.length = 0
+    // Not set when there is nothing to forget (no viewer): setting an array's length is a runtime call.
+    if (this.wire.length > 0) this.wire.length = 0
   }
 
   /** This frame's bytes in `format`, encoded on first use and shared by every later caller. */

@@ -21,7 +21,7 @@ import type { AmfValue } from "../protocol/amf0.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { isProtocolError } from "../protocol/errors.js"
 import { ClientHandshake } from "../protocol/handshake.js"
-import { batchedWrite, inBatch } from "../transport/write-batch.js"
+import { batchedWrite, inBatchWith } from "../transport/write-batch.js"
 import { type ClientEvent, ClientSession, defaultClientOptions } from "../session/client-session.js"
 import { RelayError } from "./supervisor.js"
 import { normalizeFingerprint, redact, type RtmpUrl, tcUrl } from "./url.js"
@@ -115,7 +115,7 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
     }
     socket.on("data", (bytes: Buffer) => {
       try {
-        inBatch(() => onBytes(bytes)) // a pull's media reaches local players as one writev per read
+        inBatchWith(onBytes, bytes) // a pull's media reaches local players as one writev per read
       } catch (cause) {
         socket.pause()
         const reason = isProtocolError(cause) && cause._tag === "HandshakeError" ? "Handshake" : "Protocol"

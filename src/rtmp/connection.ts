@@ -30,7 +30,7 @@ import type { AccessRequest } from "../core/auth.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"
 import { type LogIoError, openIoLog } from "../transport/log-io.js"
 import { type SocketReads, streamedReads } from "../transport/socket-reads.js"
-import { backlogOf, batchedWrite, inBatch, mergeWrites } from "../transport/write-batch.js"
+import { backlogOf, batchedWrite, inBatch, inBatchWith, mergeWrites } from "../transport/write-batch.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
 import { Viewer } from "../media/viewer.js"
 import { describePeer, LEGACY_PEER, type PeerCapabilities, readPeerCapabilities, serverCapabilities } from "./capabilities.js"
@@ -192,9 +192,9 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       Option.isSome(config.logIoDir)
         ? (bytes) => {
             ioLog.input(kept(bytes))
-            inBatch(() => feed(bytes))
+            inBatchWith(feed, bytes)
           }
-        : (bytes) => inBatch(() => feed(bytes))
+        : (bytes) => inBatchWith(feed, bytes)
     )
     // The connection's end interrupts this wait, as it does a request, and one sleeping fiber enforces the
     // time limit: racing the handshake against the end and a timeout forked four fibers per connection.

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "@effect/vitest"
 import type * as net from "node:net"
-import { backlogOf, batchedWrite, inBatch, mergeWrites } from "../../src/transport/write-batch.js"
+import { backlogOf, batchedWrite, inBatch, inBatchWith, mergeWrites } from "../../src/transport/write-batch.js"
 
 /** Records cork/uncork/write calls in order, standing in for a net.Socket. */
 const fakeSocket = () => {
@@ -35,6 +35,17 @@ describe("write batching", () => {
     })
     expect(a.calls).toEqual(["cork", "write 1 (corked)", "write 3 (corked)", "write 4 (corked)", "uncork"])
     expect(b.calls).toEqual(["cork", "write 2 (corked)", "uncork"])
+  })
+
+  it("inBatchWith hands its input to the batch (no closure per read) and flushes like inBatch; a batch that writes nothing leaves the next one clean", () => {
+    const a = fakeSocket()
+    inBatchWith((n: number) => {
+      batchedWrite(a.socket, Buffer.of(n))
+      batchedWrite(a.socket, Buffer.of(n + 1))
+    }, 5)
+    inBatchWith(() => {}, undefined)
+    inBatchWith((n: number) => batchedWrite(a.socket, Buffer.of(n)), 7)
+    expect(a.calls).toEqual(["cork", "write 5 (corked)", "write 6 (corked)", "uncork", "cork", "write 7 (corked)", "uncork"])
   })
 
   it("writes at once outside a batch, and uncorks even when the batch throws", () => {
