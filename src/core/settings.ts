@@ -125,7 +125,7 @@ export const settings = {
   hls: onOff(true, "Serve live streams as LL-HLS"),
   // On demand by default (as MediaMTX does): packaging from publish costs an ingest server twice the CPU and
   // seven segments of memory per stream, for streams most of which nobody watches over HLS.
-  hlsOnDemand: onOff(true, "Package a live stream as LL-HLS only from its first HLS request (seeded from the GOP cache; the first playlist waits up to a GOP) until --hls-idle-timeout passes without one; --no-hls-on-demand packages every stream from the moment it goes live"),
+  hlsOnDemand: onOff(true, "Package a live stream as LL-HLS only from its first HLS request (seeded from the GOP cache; the first playlist waits up to a GOP) until --hls-idle-timeout passes without one, instead of from the moment it goes live"),
   hlsIdleTimeout: seconds(Duration.seconds(60), "Stop packaging a stream on demand after this long without an HLS request"),
   hlsPartDuration: seconds(Duration.millis(200), "LL-HLS part duration"),
   hlsSegmentDuration: seconds(Duration.seconds(2), "Shortest LL-HLS segment (segments end at the first keyframe after it)"),
