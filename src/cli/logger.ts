@@ -7,7 +7,6 @@
  */
 import * as Cause from "effect/Cause"
 import * as FiberId from "effect/FiberId"
-import * as HashMap from "effect/HashMap"
 import * as Inspectable from "effect/Inspectable"
 import * as List from "effect/List"
 import * as Logger from "effect/Logger"
@@ -42,9 +41,7 @@ export const formatEntry = (options: Logger.Logger.Options<unknown>): string => 
   text += "\n"
   if (!Cause.isEmpty(cause)) text += indented(Cause.pretty(cause, { renderErrorCause: true }))
   for (; next < message.length; next++) text += indented(format(Inspectable.redact(message[next])))
-  if (HashMap.size(annotations) > 0) {
-    for (const [key, value] of annotations) text += indented(format(`${key}:`, Inspectable.redact(value)))
-  }
+  for (const [key, value] of annotations) text += indented(format(`${key}:`, Inspectable.redact(value)))
   return text
 }
 

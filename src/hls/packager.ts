@@ -8,7 +8,7 @@
 import { Fmp4Muxer } from "../media/fmp4-muxer.js"
 import { type MediaFrame, TagType } from "../media/frame.js"
 import type { LiveStream, StreamSubscriber } from "../media/stream.js"
-import { type PartInfo, renderMediaPlaylist } from "./playlist.js"
+import { type PartInfo, partHoldBack, renderMediaPlaylist } from "./playlist.js"
 
 export interface PackagerOptions {
   /** Nominal part duration, seconds. */
@@ -273,7 +273,7 @@ export class HlsPackager implements StreamSubscriber {
   get ready(): boolean {
     if (this.targetDuration === 0 || this.inits.size === 0) return false
     if (this.options.quickStart !== true || this.segments.length > 1) return true
-    return (this.open?.duration ?? 0) >= 3 * this.partTarget - 0.001
+    return (this.open?.duration ?? 0) >= partHoldBack(this.partTarget) - 0.001
   }
 
   /** Init segment `index` (1 for the first), while a listed segment needs it. */

@@ -42,6 +42,9 @@ export const initUri = (sid: string, index = 1) => (index === 1 ? `${sid}-init.m
 export const segmentUri = (sid: string, msn: number) => `${sid}-s${msn}.m4s`
 export const partUri = (sid: string, msn: number, part: number) => `${sid}-p${msn}.${part}.m4s`
 
+/** PART-HOLD-BACK, in seconds: how far behind the live edge a low-latency player starts (the spec's minimum, 3 parts). */
+export const partHoldBack = (partTarget: number): number => 3 * partTarget
+
 
 export const renderMediaPlaylist = (playlist: MediaPlaylist, skip = false): string => {
   const q = playlist.query === "" ? "" : `?${playlist.query}`
@@ -49,7 +52,7 @@ export const renderMediaPlaylist = (playlist: MediaPlaylist, skip = false): stri
     "#EXTM3U",
     "#EXT-X-VERSION:10",
     `#EXT-X-TARGETDURATION:${playlist.targetDuration}`,
-    `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${fixed(3 * playlist.partTarget)},CAN-SKIP-UNTIL=${fixed(6 * playlist.targetDuration)}`,
+    `#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=${fixed(partHoldBack(playlist.partTarget))},CAN-SKIP-UNTIL=${fixed(6 * playlist.targetDuration)}`,
     `#EXT-X-PART-INF:PART-TARGET=${fixed(playlist.partTarget)}`,
     `#EXT-X-MEDIA-SEQUENCE:${playlist.segments[0]?.msn ?? playlist.open.msn}`,
     `#EXT-X-DISCONTINUITY-SEQUENCE:${playlist.discontinuitySequence}`

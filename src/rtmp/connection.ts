@@ -13,7 +13,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
-import * as HashMap from "effect/HashMap"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -21,6 +20,7 @@ import type * as net from "node:net"
 import { AmfObject, encodeAll } from "../protocol/amf0.js"
 import { Access } from "../core/access.js"
 import { Connections } from "../core/connections.js"
+import { setFiberAnnotations } from "../core/fiber-annotations.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { isProtocolError, type ProtocolError } from "../protocol/errors.js"
 import { CapsEx } from "../protocol/ertmp.js"
@@ -314,6 +314,8 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       }
     }
 
+    /** Bytes queued behind a slow reader (what a merge window holds is not: see write-batch). */
+    const queuedBytes = () => backlogOf(socket, socket.writableLength)
     yield* Scope.extend(scope)(connections.register({
       id: connectionId,
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
@@ -323,7 +325,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       stream: () => (publishing.values().next().value ?? playing.values().next().value)?.stream.key,
       bytesIn: () => session.reader.bytesRead,
       bytesOut: () => socket.bytesWritten,
-      queuedBytes: () => backlogOf(socket, socket.writableLength),
+      queuedBytes,
       droppedFrames: () => [...playing.values()].reduce((sum, entry) => sum + entry.viewer.droppedFrames, 0),
       kick: (reason) => fail(new ConnectionClosed({ reason: "Rejected", message: reason })),
       watch: (at) => liveness.watch(at),
@@ -338,7 +340,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
 
     const playerTransport = {
       write,
-      queuedBytes: () => backlogOf(socket, socket.writableLength),
+      queuedBytes,
       disconnect: (reason: string) => fail(new ConnectionClosed({ reason: "SlowPlayer", message: reason }))
     }
     const announcements = {
@@ -555,17 +557,17 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       : Effect.logError(`Connection closed by a defect: ${String(Cause.squash(reason))}`, reason)
   }
 
-  // The log annotations are set on the fiber for the connection's lifetime and put back at its end, rather
-  // than scoped around it with `Effect.annotateLogs`, whose frames it would keep meanwhile (~1.5 KB each).
-  const annotations = FiberRef.currentLogAnnotations
-  return Effect.flatMap(FiberRef.get(annotations), (before) =>
-    FiberRef.set(annotations, HashMap.set(HashMap.set(before, "connection", connectionId), "remote", `${socket.remoteAddress}:${socket.remotePort}`)).pipe(
-      Effect.zipRight(Scope.make()),
+  // The log annotations are set on the fiber for the connection's lifetime and put back at its end (an
+  // embedder may run it inline), rather than scoped around it with `Effect.annotateLogs` (see fiber-annotations).
+  return Effect.flatMap(setFiberAnnotations({ connection: connectionId, remote: `${socket.remoteAddress}:${socket.remotePort}` }), (before) =>
+    Scope.make().pipe(
       Effect.flatMap((scope) =>
         serve(scope).pipe(
           // On exit, not in an error handler: an interrupted fiber skips error handlers, and the end interrupts
           // it when it comes during a request. Logged before the scope closes (what it closes logs after).
-          Effect.onExit((exit) => logEnd(exit).pipe(Effect.zipRight(Scope.close(scope, exit)), Effect.zipRight(FiberRef.set(annotations, before))))
+          Effect.onExit((exit) =>
+            logEnd(exit).pipe(Effect.zipRight(Scope.close(scope, exit)), Effect.zipRight(FiberRef.set(FiberRef.currentLogAnnotations, before)))
+          )
         )
       ),
       Effect.catchAllCause(() => Effect.void) // logged on exit: the connection never fails its caller
