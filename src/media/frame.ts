@@ -3,7 +3,7 @@
  * an FLV-style tag (audio, video or script data) with its timestamp and the facts the viewer policy
  * needs (keyframe, decoder configuration). Its bytes on each wire format (RTMP chunks, FLV tags, …) are
  * encoded when the first viewer of that format asks, and the same Buffer goes to all of them. The stream
- * forgets a frame's encodings once it has been handed to every viewer (see `LiveStream.publishPart`).
+ * forgets a frame's encodings once it has been handed to every viewer (see `LiveStream.publishFrame`).
  * No Effect, no sockets, no protocol sessions: this is the hot path.
  */
 
@@ -35,7 +35,8 @@ export const defineWireFormat = (name: string, encode: (frame: MediaFrame) => Bu
 })
 
 export class MediaFrame {
-  private readonly wire: Array<Buffer | undefined> = []
+  /** Made on the first encoding: most frames of an ingest-only server are never encoded. */
+  private wire: Array<Buffer | undefined> | undefined = undefined
 
   constructor(
     /** 8 audio, 9 video, 18 script data. */
@@ -57,16 +58,16 @@ export class MediaFrame {
 
   /** Drops the encodings made so far; the next caller of `bytes` encodes again. */
   forgetEncodings(): void {
-    // Not set when there is nothing to forget (no viewer): setting an array's length is a runtime call.
-    if (this.wire.length > 0) this.wire.length = 0
+    this.wire = undefined
   }
 
   /** This frame's bytes in `format`, encoded on first use and shared by every later caller. */
   bytes(format: WireFormat): Buffer {
-    let bytes = this.wire[format.slot]
+    const wire = (this.wire ??= [])
+    let bytes = wire[format.slot]
     if (bytes === undefined) {
       bytes = format.encode(this)
-      this.wire[format.slot] = bytes
+      wire[format.slot] = bytes
     }
     return bytes
   }

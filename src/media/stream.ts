@@ -6,7 +6,7 @@
  */
 import { AmfObject, type AmfValue, encodeAll } from "../protocol/amf0.js"
 import { MediaFrame, TagType } from "./frame.js"
-import { audioParts, type TrackPart, videoParts } from "./tracks.js"
+import { audioParts, legacyFrame, videoParts } from "./tracks.js"
 
 /** What a stream needs from a subscriber. `Viewer` implements it for every output; embedders may bring their own. */
 export interface StreamSubscriber {
@@ -212,19 +212,25 @@ export class LiveStream {
     const video = typeId === TagType.Video
     if (video) this.hasVideo = true
     else this.hasAudio = true
-    const parts = video ? videoParts(payload) : audioParts(payload)
-    // One part, nearly always; a multitrack batch is split into one frame per track.
-    for (let i = 0; i < parts.length; i++) this.publishPart(typeId, timestamp, parts[i] as TrackPart)
+    const legacy = legacyFrame(typeId, timestamp, payload)
+    if (legacy !== undefined) {
+      this.publishFrame(legacy)
+      return
+    }
+    // E-RTMP: one part, nearly always; a multitrack batch is split into one frame per track.
+    for (const part of video ? videoParts(payload) : audioParts(payload)) {
+      this.publishFrame(new MediaFrame(typeId, timestamp, part.payload, part.keyframe, part.sequenceHeader, part.track, part.codec, part.enhanced))
+    }
   }
 
-  private publishPart(typeId: number, timestamp: number, part: TrackPart): void {
-    const frame = new MediaFrame(typeId, timestamp, part.payload, part.keyframe, part.sequenceHeader, part.track, part.codec, part.enhanced)
-    if (part.keyframe && part.track === 0 && typeId === TagType.Video) {
+  private publishFrame(frame: MediaFrame): void {
+    const { typeId, timestamp } = frame
+    if (frame.keyframe && frame.track === 0 && typeId === TagType.Video) {
       if (this.lastKeyframeAt !== undefined && timestamp > this.lastKeyframeAt) this.keyframeInterval = timestamp - this.lastKeyframeAt
       this.lastKeyframeAt = timestamp
     }
-    if (part.sequenceHeader) {
-      ;(typeId === TagType.Video ? this.videoHeaders : this.audioHeaders).set(part.track, frame)
+    if (frame.sequenceHeader) {
+      ;(typeId === TagType.Video ? this.videoHeaders : this.audioHeaders).set(frame.track, frame)
     } else if (this.gopLimits.enabled) {
       this.cache(frame)
     }
@@ -234,7 +240,7 @@ export class LiveStream {
     // the time they die, so freed only by a major GC. A joining viewer's GOP burst encodes the GOP again,
     // once, and the viewers joining after it during that GOP share those bytes. Decoder configurations
     // go to every joiner and stay encoded.
-    if (!part.sequenceHeader) frame.forgetEncodings()
+    if (!frame.sequenceHeader) frame.forgetEncodings()
   }
 
   /** The GOP starts at a keyframe of the default track; other tracks' frames are kept in arrival order. */

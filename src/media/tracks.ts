@@ -7,8 +7,8 @@
  * with frame type 0 (MediaMTX does) get their keyframes found in the bitstream.
  */
 import { ExAudioPacketType, ExVideoPacketType, parseExAudio, parseExVideo, splitAudioTracks, splitVideoTracks } from "../protocol/ertmp.js"
-import { AudioFormat, inspectVideo } from "../protocol/flv.js"
-import { TagType } from "./frame.js"
+import { AudioFormat, legacyAudioSequenceHeader, legacyVideoKeyframe, legacyVideoSequenceHeader } from "../protocol/flv.js"
+import { MediaFrame, TagType } from "./frame.js"
 
 export interface TrackPart {
   readonly payload: Uint8Array
@@ -21,8 +21,13 @@ export interface TrackPart {
   readonly sequenceHeader: boolean
 }
 
-const LEGACY_VIDEO: Record<number, string> = { 7: "avc1", 12: "hvc1" }
-const LEGACY_AUDIO: Record<number, string> = { [AudioFormat.AAC]: "mp4a", [AudioFormat.MP3]: ".mp3", 14: ".mp3" }
+const LEGACY_VIDEO_NAMES: Readonly<Record<number, string>> = { 7: "avc1", 12: "hvc1" }
+const LEGACY_AUDIO_NAMES: Readonly<Record<number, string>> = { [AudioFormat.AAC]: "mp4a", [AudioFormat.MP3]: ".mp3", 14: ".mp3" }
+/** Every legacy CodecID (video) and SoundFormat (audio), 0–15, named once rather than per message. */
+const LEGACY_VIDEO = Array.from({ length: 16 }, (_, id) => LEGACY_VIDEO_NAMES[id] ?? `legacy-${id}`)
+const LEGACY_AUDIO = Array.from({ length: 16 }, (_, format) => LEGACY_AUDIO_NAMES[format] ?? `legacy-${format}`)
+const legacyVideoCodec = (b0: number): string => LEGACY_VIDEO[b0 & 0x0f] as string
+const legacyAudioCodec = (b0: number): string => LEGACY_AUDIO[b0 >> 4] as string
 
 const FRAME_KEY = 1
 const FRAME_INTER = 2
@@ -104,9 +109,7 @@ export const videoParts = (payload: Uint8Array): Array<TrackPart> => {
   const b0 = payload[0]
   if (b0 === undefined) return opaque(payload, "", false)
   if ((b0 & 0x80) === 0) {
-    const info = inspectVideo(payload)
-    const codec = LEGACY_VIDEO[b0 & 0x0f] ?? `legacy-${b0 & 0x0f}`
-    return [{ payload, track: 0, codec, enhanced: false, keyframe: info.keyframe, sequenceHeader: info.sequenceHeader }]
+    return [{ payload, track: 0, codec: legacyVideoCodec(b0), enhanced: false, keyframe: legacyVideoKeyframe(payload), sequenceHeader: legacyVideoSequenceHeader(payload) }]
   }
   let tag
   try {
@@ -132,7 +135,7 @@ export const audioParts = (payload: Uint8Array): Array<TrackPart> => {
   if (b0 === undefined) return opaque(payload, "", false)
   const format = b0 >> 4
   if (format !== AudioFormat.ExHeader) {
-    return [{ payload, track: 0, codec: LEGACY_AUDIO[format] ?? `legacy-${format}`, enhanced: false, keyframe: false, sequenceHeader: format === AudioFormat.AAC && payload[1] === 0 }]
+    return [{ payload, track: 0, codec: legacyAudioCodec(b0), enhanced: false, keyframe: false, sequenceHeader: legacyAudioSequenceHeader(payload) }]
   }
   let tag
   try {
@@ -142,6 +145,22 @@ export const audioParts = (payload: Uint8Array): Array<TrackPart> => {
   }
   const sequenceHeader = tag.packetType === ExAudioPacketType.SequenceStart || tag.packetType === ExAudioPacketType.MultichannelConfig
   return splitAudioTracks(payload, tag).map(({ track, payload: part }) => ({ payload: part, track: track.trackId, codec: track.fourCc, enhanced: true, keyframe: false, sequenceHeader }))
+}
+
+/**
+ * A legacy FLV message — nearly every publisher's — as its one frame, its facts read without the parts
+ * array and part objects `videoParts`/`audioParts` make (the stream core's per-message path); undefined for
+ * E-RTMP and empty messages, which go through those.
+ */
+export const legacyFrame = (typeId: number, timestamp: number, payload: Uint8Array): MediaFrame | undefined => {
+  const b0 = payload[0]
+  if (b0 === undefined) return undefined
+  if (typeId === TagType.Video) {
+    if ((b0 & 0x80) !== 0) return undefined
+    return new MediaFrame(typeId, timestamp, payload, legacyVideoKeyframe(payload), legacyVideoSequenceHeader(payload), 0, legacyVideoCodec(b0), false)
+  }
+  if (b0 >> 4 === AudioFormat.ExHeader) return undefined
+  return new MediaFrame(typeId, timestamp, payload, false, legacyAudioSequenceHeader(payload), 0, legacyAudioCodec(b0), false)
 }
 
 /** Short codec names users write (`--push …#codecs=h264,aac`) as FourCCs; FourCCs pass as they are. */

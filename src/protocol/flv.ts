@@ -58,24 +58,33 @@ const exVideoInfo = (payload: Uint8Array): VideoTagInfo => {
   }
 }
 
+/** AVC and HEVC (legacy id 12) tags carry an AVCPacketType byte: 0 decoder configuration, 1 coded frames. */
+const carriesPacketType = (codec: number): boolean => codec === VideoCodec.AVC || codec === VideoCodec.HEVC
+
+/** A legacy (not E-RTMP) video tag a decoder can start from. Reads two bytes: the stream core's per-message path. */
+export const legacyVideoKeyframe = (payload: Uint8Array): boolean => {
+  const b0 = payload[0] ?? 0
+  return b0 >> 4 === FrameType.Key && (!carriesPacketType(b0 & 0x0f) || payload[1] === 1)
+}
+
+/** A legacy video tag carrying the decoder configuration (AVCDecoderConfigurationRecord or HEVC's). */
+export const legacyVideoSequenceHeader = (payload: Uint8Array): boolean => carriesPacketType((payload[0] ?? 0) & 0x0f) && payload[1] === 0
+
+/** A legacy AAC tag carrying the AudioSpecificConfig. */
+export const legacyAudioSequenceHeader = (payload: Uint8Array): boolean => (payload[0] ?? 0) >> 4 === AudioFormat.AAC && payload[1] === 0
+
 export const inspectVideo = (payload: Uint8Array): VideoTagInfo => {
   if (payload.length < 1) return EMPTY_VIDEO
   const b0 = payload[0] as number
   if ((b0 & 0x80) !== 0) return exVideoInfo(payload)
-  const frameType = b0 >> 4
   const codec = b0 & 0x0f
-  if (codec === VideoCodec.AVC || codec === VideoCodec.HEVC) {
-    if (payload.length < 2) return { ...EMPTY_VIDEO, codec }
-    const packetType = payload[1] as number
-    return {
-      keyframe: frameType === FrameType.Key && packetType === 1,
-      sequenceHeader: packetType === 0,
-      codec,
-      enhanced: false,
-      compositionTime: payload.length >= 5 && packetType === 1 ? si24(payload, 2) : 0
-    }
+  return {
+    keyframe: legacyVideoKeyframe(payload),
+    sequenceHeader: legacyVideoSequenceHeader(payload),
+    codec,
+    enhanced: false,
+    compositionTime: carriesPacketType(codec) && payload.length >= 5 && payload[1] === 1 ? si24(payload, 2) : 0
   }
-  return { keyframe: frameType === FrameType.Key, sequenceHeader: false, codec, enhanced: false, compositionTime: 0 }
 }
 
 export const inspectAudio = (payload: Uint8Array): AudioTagInfo => {
@@ -91,7 +100,7 @@ export const inspectAudio = (payload: Uint8Array): AudioTagInfo => {
       return { sequenceHeader: false, codec: 0, enhanced: true }
     }
   }
-  return { sequenceHeader: format === AudioFormat.AAC && payload.length >= 2 && payload[1] === 0, codec: format, enhanced: false }
+  return { sequenceHeader: legacyAudioSequenceHeader(payload), codec: format, enhanced: false }
 }
 
 // --- writing ------------------------------------------------------------------------------------------
