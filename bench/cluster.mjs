@@ -8,7 +8,7 @@
 import { execFileSync, spawn } from "node:child_process"
 import * as path from "node:path"
 import { httpFlvFanout } from "./http-flv.mjs"
-import { flag, freePort, sharedSample, sleep } from "./measure.mjs"
+import { effectServer, flag, freePort, sharedSample, sleep } from "./measure.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const viewers = Number(flag("viewers", "400"))
@@ -23,7 +23,7 @@ await sleep(300)
 
 const startNode = async (id) => {
   const [rtmpPort, httpPort] = [await freePort(), await freePort()]
-  const child = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(rtmpPort), "--http-port", String(httpPort), "--no-hls", "--log-level", "warning", "--cluster-redis", `redis://127.0.0.1:${redisPort}`, "--node-id", id], { stdio: "ignore" })
+  const child = spawn(...effectServer(["--host", "127.0.0.1", "--port", String(rtmpPort), "--http-port", String(httpPort), "--no-hls", "--log-level", "warning", "--cluster-redis", `redis://127.0.0.1:${redisPort}`, "--node-id", id]), { stdio: "ignore" })
   await sleep(1500)
   return { child, pid: child.pid, rtmpPort, httpPort }
 }

@@ -10,6 +10,17 @@ const shared = path.resolve(root, "../shared")
 /** Where benchmarks keep samples, peer installs and results. */
 export const work = process.env.RTMP_BENCH_DIR ?? "/tmp/rtmp-bench"
 
+/**
+ * How to start effect-rtmp as `npm start` does: the bundle itself, whose first line names node and the
+ * flags it runs with. EFFECT_NODE_FLAGS="--flag …" starts `node --flag … dist/server.mjs` instead (those
+ * flags in place of the bundle's, for experiments). Returns `spawn`'s first two arguments for the server's `args`.
+ */
+export const effectServer = (args) => {
+  const bundle = path.join(root, "dist", "server.mjs")
+  const flags = process.env.EFFECT_NODE_FLAGS
+  return flags ? ["node", [...flags.split(" ").filter(Boolean), bundle, ...args]] : [bundle, args]
+}
+
 /** `--name VALUE` from the command line, or `fallback`. */
 export const flag = (name, fallback) => {
   const args = process.argv.slice(2)

@@ -12,7 +12,7 @@ import * as net from "node:net"
 import * as path from "node:path"
 import { ClientHandshake } from "../dist/protocol/handshake.js"
 import { ClientSession, defaultClientOptions } from "../dist/session/client-session.js"
-import { flag, freePort, sharedSample, sleep, treeRssMiB } from "./measure.mjs"
+import { effectServer, flag, freePort, sharedSample, sleep, treeRssMiB } from "./measure.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const count = Number(flag("connections", "500"))
@@ -26,7 +26,7 @@ const sample = sharedSample(30, 2500)
 const phase = async (label, per, setup, run) => {
   const port = await freePort()
   const httpPort = await freePort()
-  const server = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--no-hls", "--log-level", "warning"], { stdio: "ignore" })
+  const server = spawn(...effectServer(["--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--no-hls", "--log-level", "warning"]), { stdio: "ignore" })
   const closers = []
   try {
     await sleep(1500)

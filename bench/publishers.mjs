@@ -14,7 +14,7 @@ import * as net from "node:net"
 import * as path from "node:path"
 import { ClientHandshake } from "../dist/protocol/handshake.js"
 import { ClientSession, defaultClientOptions } from "../dist/session/client-session.js"
-import { flag, freePort, holdWindow, sharedSample, sleep, work } from "./measure.mjs"
+import { effectServer, flag, freePort, holdWindow, sharedSample, sleep, work } from "./measure.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const shared = path.resolve(root, "../shared")
@@ -94,7 +94,7 @@ const startServer = async (name) => {
   const port = await freePort()
   if (name === "effect" || name === "effect-merged") {
     const merge = name === "effect-merged" ? ["--merge-writes", mergeWrites] : []
-    const child = spawn("node", [path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", "0", "--no-hls", "--log-level", "warning", ...merge], { stdio: "ignore" })
+    const child = spawn(...effectServer(["--host", "127.0.0.1", "--port", String(port), "--http-port", "0", "--no-hls", "--log-level", "warning", ...merge]), { stdio: "ignore" })
     await sleep(1000)
     return { port, pid: child.pid, stop: async () => child.kill("SIGKILL") }
   }

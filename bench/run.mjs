@@ -12,8 +12,9 @@
 //                         [--hls-viewers "1000"] [--no-hls] [--merge-writes S]
 //                         [--out FILE.jsonl]
 // HTTP-FLV fan-out (effect-rtmp and node-media-server only: nginx-rtmp has no HTTP-FLV) uses our own
-// in-process HTTP viewers (bench/http-flv.mjs). EFFECT_NODE_FLAGS="--flag …" starts effect-rtmp's node with
-// extra flags (V8 heap sizes, profilers) for experiments. --merge-writes S adds "effect-merged" to the fan-out
+// in-process HTTP viewers (bench/http-flv.mjs). effect-rtmp runs as `npm start` runs it (the bundle, with the
+// node flags on its first line); EFFECT_NODE_FLAGS="--flag …" runs `node --flag … dist/server.mjs` instead
+// (other V8 heap sizes, profilers) for experiments. --merge-writes S adds "effect-merged" to the fan-out
 // and latency runs: effect-rtmp with `--merge-writes S`, its ratios to the peers beside the default's.
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -21,7 +22,7 @@ import * as net from "node:net"
 import * as path from "node:path"
 import { hlsFanout } from "./hls.mjs"
 import { httpFlvFanout } from "./http-flv.mjs"
-import { flag, freePort, holdWindow, sharedSample, sleep, treeCpuSeconds, work } from "./measure.mjs"
+import { effectServer, flag, freePort, holdWindow, sharedSample, sleep, treeCpuSeconds, work } from "./measure.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const shared = path.resolve(root, "../shared")
@@ -64,7 +65,7 @@ const startServer = async (name, { hls = false, effectFlags = [] } = {}) => {
   const httpPort = await freePort()
   if (effects.includes(name)) {
     const flags = name === "effect-merged" ? ["--merge-writes", mergeWrites, ...effectFlags] : effectFlags
-    const child = spawn("node", [...(process.env.EFFECT_NODE_FLAGS ? process.env.EFFECT_NODE_FLAGS.split(" ") : []), path.join(root, "dist/server.mjs"), "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--log-level", "warning", ...flags], {
+    const child = spawn(...effectServer(["--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--log-level", "warning", ...flags]), {
       stdio: ["ignore", "ignore", "inherit"],
       env: { ...process.env, NODE_ENV: "production" }
     })

@@ -10,11 +10,11 @@ import { ffmpegPublish } from "../support/processes.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 
-/** Starts the built CLI and resolves once it prints its listening line. */
+/** Starts the built CLI as `npm start` does (the bundle itself: its first line names node and its flags) and resolves once it prints its listening line. */
 const spawnServer = async (args: ReadonlyArray<string>, cwd = root) => {
   // Several servers run at once in these tests: each gets a free HTTP port unless the test picks one.
   const httpPort = args.includes("--http-port") ? [] : ["--http-port", "0"]
-  const child = spawn("node", [path.join(root, "dist/server.mjs"), ...args, ...httpPort], { cwd, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(path.join(root, "dist/server.mjs"), [...args, ...httpPort], { cwd, stdio: ["ignore", "pipe", "pipe"] })
   const state = { output: "" }
   child.stdout.on("data", (d: Buffer) => (state.output += d.toString()))
   child.stderr.on("data", (d: Buffer) => (state.output += d.toString()))
@@ -44,6 +44,9 @@ describe("effect-rtmp command line", () => {
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "rtmp-cli-"))
     const { child: server, state, exited } = await spawnServer(["serve", "--host", "127.0.0.1", "--port", String(port), "--log-io"], cwd)
     expect(state.output).toContain(`Listening for connections on 127.0.0.1:${port}`)
+    // The bundle runs node with the young generation capped (its first line, `env -S`): the process is node itself.
+    const commandLine = fs.readFileSync(`/proc/${server.pid}/cmdline`, "utf8").split("\0")
+    expect(commandLine.slice(0, 2)).toEqual(["node", "--max-semi-space-size=4"])
     const deadline = Date.now() + 20_000
     const publisher = ffmpegPublish(`rtmp://127.0.0.1:${port}/live/cli`, 30)
     const logs = path.join(cwd, "logs")
