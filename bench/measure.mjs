@@ -11,15 +11,10 @@ const shared = path.resolve(root, "../shared")
 export const work = process.env.RTMP_BENCH_DIR ?? "/tmp/rtmp-bench"
 
 /**
- * How to start effect-rtmp as `npm start` does: the bundle itself, whose first line names node and the
- * flags it runs with. EFFECT_NODE_FLAGS="--flag …" starts `node --flag … dist/server.mjs` instead (those
- * flags in place of the bundle's, for experiments). Returns `spawn`'s first two arguments for the server's `args`.
+ * How to start effect-rtmp as `npm start` does (`node dist/server.mjs`); EFFECT_NODE_FLAGS="--flag …" adds
+ * node flags (V8 heap sizes, profilers) for experiments. Returns `spawn`'s first two arguments for the server's `args`.
  */
-export const effectServer = (args) => {
-  const bundle = path.join(root, "dist", "server.mjs")
-  const flags = process.env.EFFECT_NODE_FLAGS
-  return flags ? ["node", [...flags.split(" ").filter(Boolean), bundle, ...args]] : [bundle, args]
-}
+export const effectServer = (args) => ["node", [...(process.env.EFFECT_NODE_FLAGS ?? "").split(" ").filter(Boolean), path.join(root, "dist", "server.mjs"), ...args]]
 
 /** `--name VALUE` from the command line, or `fallback`. */
 export const flag = (name, fallback) => {

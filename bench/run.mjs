@@ -12,9 +12,8 @@
 //                         [--hls-viewers "1000"] [--no-hls] [--merge-writes S]
 //                         [--out FILE.jsonl]
 // HTTP-FLV fan-out (effect-rtmp and node-media-server only: nginx-rtmp has no HTTP-FLV) uses our own
-// in-process HTTP viewers (bench/http-flv.mjs). effect-rtmp runs as `npm start` runs it (the bundle, with the
-// node flags on its first line); EFFECT_NODE_FLAGS="--flag …" runs `node --flag … dist/server.mjs` instead
-// (other V8 heap sizes, profilers) for experiments. --merge-writes S adds "effect-merged" to the fan-out
+// in-process HTTP viewers (bench/http-flv.mjs). EFFECT_NODE_FLAGS="--flag …" starts effect-rtmp's node with
+// extra flags (V8 heap sizes, profilers) for experiments. --merge-writes S adds "effect-merged" to the fan-out
 // and latency runs: effect-rtmp with `--merge-writes S`, its ratios to the peers beside the default's.
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"

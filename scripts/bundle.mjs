@@ -25,14 +25,6 @@ const lazyConfigParsers = {
   }
 }
 
-/**
- * The Node flags the server runs with, on the bundle's first line: `npm start` and the installed
- * `effect-rtmp` command execute the file itself. V8 lets the young generation grow to 16 MiB semi-spaces
- * under a media server's load (every frame outlives a scavenge or two in the GOP cache); capped at 4 MiB
- * the process is ~20 MiB smaller (16 publishers: ~112 → ~97 MiB RSS; 1,000 players: ~145 → ~123 MiB) for
- * 2–4 % more CPU (README, "Lean start-up and memory"). `node [flags] dist/server.mjs` runs it with others.
- */
-const nodeFlags = "--max-semi-space-size=4"
 const outfile = path.join(root, "dist", "server.mjs")
 
 await build({
@@ -51,7 +43,8 @@ await build({
   plugins: [lazyConfigParsers],
   // CommonJS dependencies (ws, mpegts.js lookups) call require(); an ES module has none of its own.
   banner: {
-    js: `#!/usr/bin/env -S node ${nodeFlags}\nimport { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);`
+    // The first line makes the bundle the `effect-rtmp` command that package.json's "bin" installs.
+    js: `#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);`
   },
   logLevel: "warning"
 })
