@@ -4,10 +4,11 @@
  * configurations and GOP start, and each viewer's filter from its connect capabilities.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as fc from "fast-check"
 import { amfObject } from "../../src/protocol/amf0.js"
 import { type MediaFrame } from "../../src/media/frame.js"
 import { LiveStream } from "../../src/media/stream.js"
-import { audioParts, TrackFilter, videoParts } from "../../src/media/tracks.js"
+import { audioParts, legacyFrame, TrackFilter, videoParts } from "../../src/media/tracks.js"
 import { flacStreamInfo } from "../../src/media/codecs.js"
 import { type Sink, Viewer } from "../../src/media/viewer.js"
 import { readPeerCapabilities } from "../../src/rtmp/capabilities.js"
@@ -46,6 +47,28 @@ describe("track parts", () => {
 
   it("malformed E-RTMP is passed on as opaque bytes: no keyframe, no configuration, no throw", () => {
     expect(videoParts(Buffer.from([0x96, 0x31, 0x68]))).toEqual([{ payload: Buffer.from([0x96, 0x31, 0x68]), track: 0, codec: "", enhanced: true, keyframe: false, sequenceHeader: false }])
+  })
+
+  it("legacyFrame (the stream core's per-message path) states what the one part of videoParts/audioParts states; E-RTMP and empty messages are left to those", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(8, 9), fc.uint8Array({ maxLength: 8 }), (typeId, bytes) => {
+        const payload = Buffer.from(bytes)
+        const frame = legacyFrame(typeId, 40, payload)
+        const parts = typeId === 9 ? videoParts(payload) : audioParts(payload)
+        const first = bytes[0]
+        const enhanced = first !== undefined && (typeId === 9 ? (first & 0x80) !== 0 : first >> 4 === 9)
+        if (first === undefined || enhanced) {
+          expect(frame).toBeUndefined()
+          return
+        }
+        expect(parts).toHaveLength(1)
+        const [part] = parts
+        expect(frame).toMatchObject({ typeId, timestamp: 40, payload, track: part?.track, codec: part?.codec, enhanced: false, keyframe: part?.keyframe, sequenceHeader: part?.sequenceHeader })
+      })
+    )
+    expect(legacyFrame(9, 0, Buffer.from([0x17, 0x00, 0, 0, 0]))).toMatchObject({ codec: "avc1", keyframe: false, sequenceHeader: true })
+    expect(legacyFrame(9, 0, Buffer.from([0x22, 0x00]))).toMatchObject({ codec: "legacy-2", keyframe: false, sequenceHeader: false })
+    expect(legacyFrame(8, 0, Buffer.from([0x2f, 0xff]))).toMatchObject({ codec: ".mp3", sequenceHeader: false })
   })
 })
 
