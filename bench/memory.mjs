@@ -9,12 +9,10 @@
 // usage: node bench/memory.mjs [--connections 500] [--publishers 16]
 import { spawn } from "node:child_process"
 import * as net from "node:net"
-import * as path from "node:path"
 import { ClientHandshake } from "../dist/protocol/handshake.js"
 import { ClientSession, defaultClientOptions } from "../dist/session/client-session.js"
 import { effectServer, flag, freePort, sharedSample, sleep, treeRssMiB } from "./measure.mjs"
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const count = Number(flag("connections", "500"))
 const publishers = Number(flag("publishers", "16"))
 const sample = sharedSample(30, 2500)
