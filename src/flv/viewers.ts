@@ -23,7 +23,7 @@ import { ServerConfig, viewerLimits } from "../core/config.js"
 import type { LiveStream } from "../media/stream.js"
 import { TrackFilter } from "../media/tracks.js"
 import { Viewer } from "../media/viewer.js"
-import { backlogOf, batchedWrite, corkForBatch, inBatch, mergeWrites } from "../transport/write-batch.js"
+import { backlogOf, batchedWrite, corkForBatch, endSocket, inBatch, mergeWrites } from "../transport/write-batch.js"
 import { decodeSegments, streamOf } from "../http/paths.js"
 import { FlvSink, type FlvTransport } from "./sink.js"
 
@@ -132,7 +132,7 @@ export const serveHttpFlv = (request: FlvRequest, incoming: http.IncomingMessage
       write: (bytes) => batchedWrite(socket, bytes),
       queuedBytes: () => backlogOf(socket, socket.writableLength),
       end: (_reason, graceful) => {
-        if (graceful) socket.end()
+        if (graceful) endSocket(socket)
         else socket.destroy()
       }
     }
@@ -148,7 +148,7 @@ export const serveHttpFlv = (request: FlvRequest, incoming: http.IncomingMessage
       () => void socket.write(head),
       (refusal) => void socket.end(plainResponse(refusal.status, refusal.message, config.httpCors))
     )
-    if (!socket.destroyed) socket.end()
+    if (!socket.destroyed) endSocket(socket)
   })
 
 /** The same path as a WebSocket: auth before the upgrade (403), then FLV bytes in binary messages. */

@@ -21,7 +21,7 @@ import type { AmfValue } from "../protocol/amf0.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { isProtocolError } from "../protocol/errors.js"
 import { ClientHandshake } from "../protocol/handshake.js"
-import { batchedWrite, inBatchWith } from "../transport/write-batch.js"
+import { batchedWrite, endSocket, inBatchWith } from "../transport/write-batch.js"
 import { type ClientEvent, ClientSession, defaultClientOptions } from "../session/client-session.js"
 import { RelayError } from "./supervisor.js"
 import { normalizeFingerprint, redact, type RtmpUrl, tcUrl } from "./url.js"
@@ -91,7 +91,7 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
       ),
       (socket) =>
         Effect.sync(() => {
-          socket.end()
+          endSocket(socket)
           setTimeout(() => socket.destroy(), 2000).unref()
         })
     )

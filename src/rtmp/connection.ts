@@ -30,7 +30,7 @@ import type { AccessRequest } from "../core/auth.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"
 import { type LogIoError, openIoLog } from "../transport/log-io.js"
 import { type SocketReads, streamedReads } from "../transport/socket-reads.js"
-import { backlogOf, batchedWrite, inBatch, inBatchWith, mergeWrites } from "../transport/write-batch.js"
+import { backlogOf, batchedWrite, endSocket, inBatch, inBatchWith, mergeWrites } from "../transport/write-batch.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
 import { Viewer } from "../media/viewer.js"
 import { describePeer, LEGACY_PEER, type PeerCapabilities, readPeerCapabilities, serverCapabilities } from "./capabilities.js"
@@ -153,7 +153,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
         // end() flushes what is queued; reading on (into nothing) sees the peer's close; destroy()
         // guarantees the socket goes even if the peer stalls.
         onBytes = ignore
-        socket.end()
+        endSocket(socket)
         socket.resume()
         setTimeout(() => socket.destroy(), 2000).unref()
       })

@@ -7,8 +7,13 @@
  * stays corked for that long after a batch touched it, so the writes of every batch in the window go out
  * as one. Fewer, larger writes cost less per byte (system calls, and the reader's wake-ups) for that much
  * delay: SRS's `mw_latency`. One timer per window length serves all sockets, not one per socket or write.
+ *
+ * A plain TCP socket without a merge window skips corking: a batch's writes to it are gathered here and
+ * handed to its handle as one write at the batch's end (see direct-writes), not through its Writable.
+ * Such a socket is ended through `endSocket`, which sends what the batch gathered first.
  */
 import type * as net from "node:net"
+import { directBacklog, directHandle, writeDirect } from "./direct-writes.js"
 
 let depth = 0
 const corked: Array<net.Socket> = []
@@ -22,8 +27,26 @@ const mergeWindow = Symbol("effect-rtmp/mergeWindow")
 const merging = Symbol("effect-rtmp/merging")
 /** Bytes written to the socket since its window opened: held on purpose, not queued behind a slow reader. */
 const held = Symbol("effect-rtmp/heldBytes")
-type Marked = net.Socket & { [corkedIn]?: number; [mergeWindow]?: number | undefined; [merging]?: boolean; [held]?: number }
+/** What the current batch wrote to the socket, for one direct write at its end (an array kept per socket). */
+const gathered = Symbol("effect-rtmp/gathered")
+const gatheredCount = Symbol("effect-rtmp/gatheredCount")
+const gatheredBytes = Symbol("effect-rtmp/gatheredBytes")
+type Marked = net.Socket & {
+  [corkedIn]?: number
+  [mergeWindow]?: number | undefined
+  [merging]?: boolean
+  [held]?: number
+  [gathered]?: Array<Uint8Array | undefined>
+  [gatheredCount]?: number
+  [gatheredBytes]?: number
+}
 let batch = 0
+/**
+ * The sockets whose writes the current batch gathered: the first `gatheredSockets` entries. The array only
+ * grows (to the most players one read reached), as emptying it would free its storage every batch.
+ */
+const gatheredIn: Array<net.Socket | undefined> = []
+let gatheredSockets = 0
 
 /** The sockets waiting for one window length to end, and the timer that ends it. */
 interface MergeGroup {
@@ -82,15 +105,50 @@ export const corkForBatch = (socket: net.Socket, length: number): void => {
 
 /** Writes `bytes`, corking the socket until the current batch ends (or at once outside a batch). */
 export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => {
+  const marked = socket as Marked
+  if (depth > 0 && marked[mergeWindow] === undefined) {
+    const count = marked[gatheredCount] ?? 0
+    if (count > 0 || directHandle(socket) !== undefined) {
+      // The array is the socket's for good and only ever grows: emptying it would free its storage.
+      const chunks = marked[gathered] ?? (marked[gathered] = [])
+      chunks[count] = bytes
+      marked[gatheredCount] = count + 1
+      marked[gatheredBytes] = (count > 0 ? (marked[gatheredBytes] ?? 0) : 0) + bytes.length
+      if (count === 0) gatheredIn[gatheredSockets++] = socket
+      return
+    }
+  }
   corkForBatch(socket, bytes.length)
   socket.write(bytes)
 }
 
+/** Sends what the current batch gathered for `socket`, in one write to its handle. */
+const sendGathered = (socket: Marked): void => {
+  const count = socket[gatheredCount] ?? 0
+  if (count === 0) return
+  const chunks = socket[gathered] as Array<Uint8Array | undefined>
+  socket[gatheredCount] = 0
+  socket[gatheredBytes] = 0
+  // Closed meanwhile: what it gathered goes nowhere, as it would from a destroyed socket's queue.
+  const handle = directHandle(socket)
+  if (handle !== undefined) writeDirect(socket, handle, chunks, count)
+  for (let i = 0; i < count; i++) chunks[i] = undefined
+}
+
+/** Ends `socket` gracefully after what the current batch gathered for it (use instead of `socket.end()`). */
+export const endSocket = (socket: net.Socket, data?: string): void => {
+  sendGathered(socket as Marked)
+  if (data === undefined) socket.end()
+  else socket.end(data)
+}
+
 /**
- * Of `queued` bytes not yet taken by the socket (its `writableLength`), those behind a slow reader: what a
- * merge window holds on purpose is not the reader's backlog (a viewer must not be taken for slow for it).
+ * Of `queued` bytes not yet taken by the socket (its `writableLength`) — with what the batch gathered for it
+ * and its direct writes the kernel has not taken — those behind a slow reader: what a merge window holds on
+ * purpose is not the reader's backlog (a viewer must not be taken for slow for it).
  */
-export const backlogOf = (socket: net.Socket, queued: number): number => Math.max(0, queued - ((socket as Marked)[held] ?? 0))
+export const backlogOf = (socket: net.Socket, queued: number): number =>
+  Math.max(0, queued + ((socket as Marked)[gatheredBytes] ?? 0) + directBacklog(socket) - ((socket as Marked)[held] ?? 0))
 
 /** Keeps `socket` corked until its merge window ends. */
 const hold = (socket: Marked, window: number): void => {
@@ -120,7 +178,17 @@ export const inBatchWith = <A>(f: (input: A) => void, input: A): void => {
       // Most reads of an ingest server write nothing: the array is left alone then (setting the length
       // of even an empty array is a runtime call, ~2 % of the ingest's JavaScript time per read).
       if (corked.length > 0) flushCorked()
+      if (gatheredSockets > 0) sendAllGathered()
     }
+  }
+}
+
+const sendAllGathered = (): void => {
+  const count = gatheredSockets
+  gatheredSockets = 0
+  for (let i = 0; i < count; i++) {
+    sendGathered(gatheredIn[i] as Marked)
+    gatheredIn[i] = undefined
   }
 }
 
