@@ -59,7 +59,7 @@ const bindings = ((): { readonly stream: StreamWrapBinding; readonly tcp: TcpWra
   }
 })()
 
-/** Whether this Node offers direct writes at all (for the tests and the log). */
+/** Whether this Node offers direct writes at all (a test checks it, so that a Node upgrade cannot silently lose them). */
 export const directWritesAvailable = bindings !== undefined
 
 const inFlight = Symbol("effect-rtmp/directWritesInFlight")
