@@ -5,9 +5,10 @@
  * players that bookkeeping was a fifth of the server's JavaScript time and ~12 MB/s of garbage (Node's
  * `Writable` was nearly all the fan-out allocated), which also grew V8's young generation.
  *
- * It relies on Node's stream binding (`process.binding("stream_wrap")`, unchanged since Node 10 and the same
- * in 20 and 22). Where it is missing or a socket is anything but a plain TCP socket (TLS, a test double),
- * `directHandle` answers undefined and the caller writes through the socket as usual.
+ * It relies on Node's stream binding (`process.binding("stream_wrap")`: a legacy API Node keeps for
+ * compatibility, whose write request `net` itself uses and which has not changed since Node 10). Where it is
+ * missing or a socket is anything but a plain TCP socket (TLS, a test double), `directHandle` answers
+ * undefined and the caller writes through the socket as usual.
  *
  * Order: libuv writes a handle's requests in the order they were made, so bytes written here and through
  * `socket.write` stay in order as long as the socket's own queue is empty when a direct write is made
