@@ -18,14 +18,12 @@
 import type * as net from "node:net"
 import { getSystemErrorName } from "node:util"
 
+/** Node's write request as its C++ side uses it: the handle, and `oncomplete` called when a waiting write ends. */
 interface WriteRequest {
   handle: TcpHandle
   oncomplete: (this: WriteRequest, status: number) => void
-  async: boolean
-  bytes: number
-  buffer: unknown
-  /** What libuv still reads from (kept alive until the request completes) and whose socket it is. */
-  chunks: Array<Uint8Array> | undefined
+  /** What libuv still reads from (a Buffer or the chunk list), kept alive until the write completes, and whose socket it is. */
+  keep: unknown
   socket: DirectSocket | undefined
 }
 
@@ -80,16 +78,17 @@ export const directHandle = (socket: net.Socket): TcpHandle | undefined => {
 
 function completed(this: WriteRequest, status: number): void {
   const socket = this.socket
-  this.chunks = undefined
-  this.buffer = null
+  this.keep = undefined
   this.socket = undefined
   if (socket === undefined) return
   socket[inFlight] = (socket[inFlight] ?? 1) - 1
   if (status < 0 && !socket.destroyed) socket.destroy(writeError(status))
 }
 
-const writeError = (status: number): Error =>
-  Object.assign(new Error(`write ${getSystemErrorName(status)}`), { code: getSystemErrorName(status), errno: status, syscall: "write" })
+const writeError = (status: number): Error => {
+  const code = getSystemErrorName(status)
+  return Object.assign(new Error(`write ${code}`), { code, errno: status, syscall: "write" })
+}
 
 /**
  * The request object of the last write the kernel took at once: libuv never saw it, so the next write
@@ -112,10 +111,7 @@ export const writeDirect = (socket: net.Socket, handle: TcpHandle, chunks: Reado
   if (request === undefined) {
     request = new binding.WriteWrap()
     request.oncomplete = completed
-    request.async = false
-    request.bytes = 0
-    request.buffer = null
-    request.chunks = undefined
+    request.keep = undefined
     request.socket = undefined
   }
   request.handle = handle
@@ -142,8 +138,7 @@ export const writeDirect = (socket: net.Socket, handle: TcpHandle, chunks: Reado
     return
   }
   // libuv reads from these until the write completes.
-  request.buffer = count === 1 ? chunks[0] : null
-  request.chunks = list
+  request.keep = list ?? chunks[0]
   request.socket = socket as DirectSocket
   ;(socket as DirectSocket)[inFlight] = ((socket as DirectSocket)[inFlight] ?? 0) + 1
 }

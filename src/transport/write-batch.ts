@@ -103,7 +103,10 @@ export const corkForBatch = (socket: net.Socket, length: number): void => {
   }
 }
 
-/** Writes `bytes`, corking the socket until the current batch ends (or at once outside a batch). */
+/**
+ * Writes `bytes`: inside a batch, gathered for one direct write at its end (a plain TCP socket without a
+ * merge window), or corked until the batch ends; outside a batch, at once.
+ */
 export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => {
   const marked = socket as Marked
   if (depth > 0 && marked[mergeWindow] === undefined) {
@@ -113,7 +116,7 @@ export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => {
       const chunks = marked[gathered] ?? (marked[gathered] = [])
       chunks[count] = bytes
       marked[gatheredCount] = count + 1
-      marked[gatheredBytes] = (count > 0 ? (marked[gatheredBytes] ?? 0) : 0) + bytes.length
+      marked[gatheredBytes] = (marked[gatheredBytes] ?? 0) + bytes.length // zeroed when sent
       if (count === 0) gatheredIn[gatheredSockets++] = socket
       return
     }
