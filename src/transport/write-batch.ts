@@ -18,28 +18,30 @@ import { directBacklog, directHandle, writeDirect } from "./direct-writes.js"
 let depth = 0
 const corked: Array<net.Socket> = []
 /**
- * Which batch last corked a socket, kept on the socket itself: a WeakSet's add and delete per socket and
- * batch (ephemeron hash tables) showed in the fan-out profile, and a Set allocates a new table per batch.
+ * What batching knows of a socket, in one object of one class behind one property of the socket. The fan-out
+ * reads and writes these per player and frame; kept as seven properties added to sockets one at a time, in
+ * whatever order each socket first needed them, they gave sockets many shapes and made those lookups
+ * megamorphic. (Kept on the socket, not in a WeakMap: its ephemeron lookups showed in the fan-out profile.)
  */
-const corkedIn = Symbol("effect-rtmp/corkedInBatch")
-/** The socket's merge window in milliseconds, and whether it is corked waiting for that window to end. */
-const mergeWindow = Symbol("effect-rtmp/mergeWindow")
-const merging = Symbol("effect-rtmp/merging")
-/** Bytes written to the socket since its window opened: held on purpose, not queued behind a slow reader. */
-const held = Symbol("effect-rtmp/heldBytes")
-/** What the current batch wrote to the socket, for one direct write at its end (an array kept per socket). */
-const gathered = Symbol("effect-rtmp/gathered")
-const gatheredCount = Symbol("effect-rtmp/gatheredCount")
-const gatheredBytes = Symbol("effect-rtmp/gatheredBytes")
-type Marked = net.Socket & {
-  [corkedIn]?: number
-  [mergeWindow]?: number | undefined
-  [merging]?: boolean
-  [held]?: number
-  [gathered]?: Array<Uint8Array | undefined>
-  [gatheredCount]?: number
-  [gatheredBytes]?: number
+class SocketWrites {
+  /** Which batch last corked the socket. */
+  corkedIn = -1
+  /** The socket's merge window in milliseconds, and whether it is corked waiting for that window to end. */
+  mergeWindow: number | undefined = undefined
+  merging = false
+  /** Bytes written to the socket since its window opened: held on purpose, not queued behind a slow reader. */
+  held = 0
+  /**
+   * What the current batch wrote to the socket, for one direct write at its end. The array only grows:
+   * emptying it would free its storage.
+   */
+  readonly gathered: Array<Uint8Array | undefined> = []
+  gatheredCount = 0
+  gatheredBytes = 0
 }
+const writesKey = Symbol("effect-rtmp/socketWrites")
+type Marked = net.Socket & { [writesKey]?: SocketWrites }
+const writesOf = (socket: net.Socket): SocketWrites => (socket as Marked)[writesKey] ?? ((socket as Marked)[writesKey] = new SocketWrites())
 let batch = 0
 /**
  * The sockets whose writes the current batch gathered: the first `gatheredSockets` entries. The array only
@@ -67,9 +69,10 @@ const mergeGroup = (window: number): MergeGroup => {
       const sockets = group.sockets
       group.sockets = []
       for (let i = 0; i < sockets.length; i++) {
-        const socket = sockets[i] as Marked
-        socket[merging] = false
-        socket[held] = 0
+        const socket = sockets[i] as net.Socket
+        const writes = writesOf(socket)
+        writes.merging = false
+        writes.held = 0
         socket.uncork()
       }
     }
@@ -84,20 +87,21 @@ const mergeGroup = (window: number): MergeGroup => {
  * join a window that is open.
  */
 export const mergeWrites = (socket: net.Socket, millis: number): void => {
-  const marked = socket as Marked
-  marked[mergeWindow] = millis > 0 ? millis : undefined
-  if (marked[merging] !== true) marked[held] = 0 // an open window resets it when it ends
+  const writes = writesOf(socket)
+  writes.mergeWindow = millis > 0 ? millis : undefined
+  if (!writes.merging) writes.held = 0 // an open window resets it when it ends
 }
 
 /**
  * Corks `socket` until the current batch ends (nothing outside a batch); for writers that frame their own
  * writes, which say how many bytes they are about to write.
  */
-export const corkForBatch = (socket: net.Socket, length: number): void => {
-  const marked = socket as Marked
-  if (marked[mergeWindow] !== undefined && (depth > 0 || marked[merging] === true)) marked[held] = (marked[held] ?? 0) + length
-  if (depth > 0 && marked[corkedIn] !== batch && marked[merging] !== true) {
-    marked[corkedIn] = batch
+export const corkForBatch = (socket: net.Socket, length: number): void => corkWith(socket, writesOf(socket), length)
+
+const corkWith = (socket: net.Socket, writes: SocketWrites, length: number): void => {
+  if (writes.mergeWindow !== undefined && (depth > 0 || writes.merging)) writes.held += length
+  if (depth > 0 && writes.corkedIn !== batch && !writes.merging) {
+    writes.corkedIn = batch
     corked.push(socket)
     socket.cork()
   }
@@ -108,30 +112,29 @@ export const corkForBatch = (socket: net.Socket, length: number): void => {
  * merge window), or corked until the batch ends; outside a batch, at once.
  */
 export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => {
-  const marked = socket as Marked
-  if (depth > 0 && marked[mergeWindow] === undefined) {
-    const count = marked[gatheredCount] ?? 0
+  const writes = writesOf(socket)
+  if (depth > 0 && writes.mergeWindow === undefined) {
+    const count = writes.gatheredCount
     if (count > 0 || directHandle(socket) !== undefined) {
-      // The array is the socket's for good and only ever grows: emptying it would free its storage.
-      const chunks = marked[gathered] ?? (marked[gathered] = [])
-      chunks[count] = bytes
-      marked[gatheredCount] = count + 1
-      marked[gatheredBytes] = (marked[gatheredBytes] ?? 0) + bytes.length // zeroed when sent
+      writes.gathered[count] = bytes
+      writes.gatheredCount = count + 1
+      writes.gatheredBytes += bytes.length // zeroed when sent
       if (count === 0) gatheredIn[gatheredSockets++] = socket
       return
     }
   }
-  corkForBatch(socket, bytes.length)
+  corkWith(socket, writes, bytes.length)
   socket.write(bytes)
 }
 
 /** Sends what the current batch gathered for `socket`, in one write to its handle. */
-const sendGathered = (socket: Marked): void => {
-  const count = socket[gatheredCount] ?? 0
-  if (count === 0) return
-  const chunks = socket[gathered] as Array<Uint8Array | undefined>
-  socket[gatheredCount] = 0
-  socket[gatheredBytes] = 0
+const sendGathered = (socket: net.Socket): void => {
+  const writes = (socket as Marked)[writesKey]
+  if (writes === undefined || writes.gatheredCount === 0) return
+  const count = writes.gatheredCount
+  const chunks = writes.gathered
+  writes.gatheredCount = 0
+  writes.gatheredBytes = 0
   // Closed meanwhile: what it gathered goes nowhere, as it would from a destroyed socket's queue.
   const handle = directHandle(socket)
   if (handle !== undefined) writeDirect(socket, handle, chunks, count)
@@ -140,7 +143,7 @@ const sendGathered = (socket: Marked): void => {
 
 /** Ends `socket` gracefully after what the current batch gathered for it (use instead of `socket.end()`). */
 export const endSocket = (socket: net.Socket, data?: string): void => {
-  sendGathered(socket as Marked)
+  sendGathered(socket)
   if (data === undefined) socket.end()
   else socket.end(data)
 }
@@ -150,12 +153,14 @@ export const endSocket = (socket: net.Socket, data?: string): void => {
  * and its direct writes the kernel has not taken — those behind a slow reader: what a merge window holds on
  * purpose is not the reader's backlog (a viewer must not be taken for slow for it).
  */
-export const backlogOf = (socket: net.Socket, queued: number): number =>
-  Math.max(0, queued + ((socket as Marked)[gatheredBytes] ?? 0) + directBacklog(socket) - ((socket as Marked)[held] ?? 0))
+export const backlogOf = (socket: net.Socket, queued: number): number => {
+  const writes = (socket as Marked)[writesKey]
+  return writes === undefined ? queued + directBacklog(socket) : Math.max(0, queued + writes.gatheredBytes + directBacklog(socket) - writes.held)
+}
 
 /** Keeps `socket` corked until its merge window ends. */
-const hold = (socket: Marked, window: number): void => {
-  socket[merging] = true
+const hold = (socket: net.Socket, writes: SocketWrites, window: number): void => {
+  writes.merging = true
   const group = mergeGroup(window)
   group.sockets.push(socket)
   if (group.timer === undefined) {
@@ -190,17 +195,18 @@ const sendAllGathered = (): void => {
   const count = gatheredSockets
   gatheredSockets = 0
   for (let i = 0; i < count; i++) {
-    sendGathered(gatheredIn[i] as Marked)
+    sendGathered(gatheredIn[i] as net.Socket)
     gatheredIn[i] = undefined
   }
 }
 
 const flushCorked = (): void => {
   for (let i = 0; i < corked.length; i++) {
-    const socket = corked[i] as Marked
-    const window = socket[mergeWindow]
+    const socket = corked[i] as net.Socket
+    const writes = writesOf(socket)
+    const window = writes.mergeWindow
     if (window === undefined) socket.uncork()
-    else hold(socket, window)
+    else hold(socket, writes, window)
   }
   corked.length = 0
 }
