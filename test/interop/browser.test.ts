@@ -1,7 +1,7 @@
 /**
  * A real browser plays the watch page: Debian's Chromium, headless, driven by puppeteer-core; mpegts.js
- * served by the server itself. Once over WS-FLV and once over HTTP-FLV: the first frame within 1 s of
- * page load, currentTime advancing, more than 60 decoded frames within 5 s, no player errors. Then over
+ * served by the server itself. The browser's first playing page within 3 s (it starts Chromium's media
+ * pipeline); then once over WS-FLV and once over HTTP-FLV: the first frame within 1 s of page load, currentTime advancing, more than 60 decoded frames within 5 s, no player errors. Then over
  * LL-HLS with hls.js, packaged on demand (the default): the first viewer's first frame within 2.5 s (its
  * request starts the packaging and waits for the next keyframe and PART-HOLD-BACK of live parts), playback
  * less than 1.5 s behind the ingest clock for a minute; a second viewer's first frame within 1.5 s.
@@ -28,6 +28,16 @@ describe.runIf(CHROMIUM !== undefined)("the watch page in Chromium", () => {
       yield* Effect.promise(async () => {
         await waitUntil("the stream to be live", async () => (await httpGet(`${server.base}/live/show.flv`, 300)).body.length > 1000, 20_000, 200)
         fs.mkdirSync(artifacts, { recursive: true })
+        // A freshly launched Chromium starts its media pipeline with the first page that plays (on a slow
+        // 2-core machine 0.7–1.7 s to the first frame, where later pages take 0.2–0.4 s): that page is timed
+        // against a looser bound, and the 1 s bound applies to page loads in a running browser.
+        const cold = await browser.newPage()
+        await cold.goto(`${server.base}/live/show?transport=http`, { waitUntil: "domcontentloaded" })
+        await waitUntil("cold start: the first frame", async () => (await playbackOf(cold)).firstFrameAt !== undefined, 10_000, 50)
+        const coldFirst = (await playbackOf(cold)).firstFrameAt as number
+        console.log(`cold browser: first frame ${Math.round(coldFirst)} ms after navigation`)
+        expect(coldFirst).toBeLessThan(3000)
+        await cold.close()
         for (const transport of ["ws", "http", "hls"] as const) {
           const page = await browser.newPage()
           const blockingReloads: Array<number> = []
