@@ -79,7 +79,9 @@ export const watchPage = (app: string, name: string) => {
 <span id="stats"></span>
 <span>Other players: <code id="flv-url"></code></span>
 </div>`,
-    `<script>
+    `<script src="/assets/mpegts.js"></script>
+<script src="/assets/hls.js"></script>
+<script>
 const source = ${JSON.stringify(source)};
 const video = document.getElementById("video");
 const overlay = document.getElementById("overlay");
@@ -100,35 +102,18 @@ const nativeHls = video.canPlayType("application/vnd.apple.mpegurl") !== "" && /
 const preferred = requested === "ws" || requested === "http" || requested === "hls" ? requested : nativeHls || !window.MediaSource ? "hls" : "ws";
 document.querySelector('input[value="' + preferred + '"]').checked = true;
 function stop() { if (player) { player.destroy(); player = null; window.hls = undefined; } }
-// Only the player library the transport needs is loaded, and while the stream is looked up: compiling both
-// (mpegts.js and hls.js, ~0.7 MB) before the first frame was most of a cold page load's time.
-const libraries = {};
-const library = (src) => libraries[src] || (libraries[src] = new Promise((resolve, reject) => {
-  const script = document.createElement("script");
-  script.src = src;
-  script.onload = resolve;
-  script.onerror = () => { delete libraries[src]; reject(new Error("cannot load " + src)); };
-  document.head.appendChild(script);
-}));
-const libraryFor = (kind) => library(kind === "hls" ? "/assets/hls.js" : "/assets/mpegts.js");
 function scheduleRetry() { clearTimeout(retry); retry = setTimeout(start, 2000); }
 async function start() {
   stop();
-  const kind = transport();
-  const loading = libraryFor(kind);
-  loading.catch(() => {}); // awaited below, once the stream is known to be live
   try {
     const response = await fetch("/api/v1/streams" + source);
     const info = response.ok ? await response.json() : null;
     if (!info || !info.live) { setState("offline", false); show("This stream is offline", "It will start by itself when it goes live."); return scheduleRetry(); }
-    await loading;
   } catch { show("Server unreachable", "Retrying…"); return scheduleRetry(); }
-  if (kind !== transport()) return; // switched meanwhile: that change started its own
-  stop();
   const query = new URLSearchParams(location.search);
   query.delete("transport");
-  if (kind === "hls") return startHls(query);
-  const url = (kind === "ws" ? location.origin.replace(/^http/, "ws") : location.origin) + source + ".flv" + (query.size > 0 ? "?" + query : "");
+  if (transport() === "hls") return startHls(query);
+  const url = (transport() === "ws" ? location.origin.replace(/^http/, "ws") : location.origin) + source + ".flv" + (query.size > 0 ? "?" + query : "");
   player = mpegts.createPlayer({ type: "flv", isLive: true, url, hasAudio: true, hasVideo: true }, {
     enableWorker: false, lazyLoad: false, liveBufferLatencyChasing: true, liveBufferLatencyMaxLatency: 1.5, liveBufferLatencyMinRemain: 0.3, enableStashBuffer: false
   });
