@@ -50,8 +50,9 @@ await build({
     // Media payloads are Buffers outside the V8 heap that die young; V8 schedules scavenges by the heap's own
     // allocation only, so with 16 MiB semi-spaces 16 publishers' dead payloads piled up to ~30 MB between
     // scavenges, and 1,000 joining players grew the young generation to 32 MiB. Measured (README, issue 13):
-    // 16 publishers 112–115 → 94–95 MiB RSS, 1,000 RTMP players 136–140 → 115–117, CPU unchanged there; HTTP
-    // viewers pay 5–12 % more CPU. `node --max-semi-space-size=16 dist/server.mjs` restores V8's default.
+    // 16 publishers 112–115 → 94–95 MiB RSS at the same CPU, 1,000 RTMP players 136–146 → 112–117 MiB for ~7 %
+    // more CPU per byte; 1,000 HTTP-FLV or LL-HLS viewers pay 11–12 % more CPU.
+    // `node --max-semi-space-size=16 dist/server.mjs` restores V8's default.
     js: `#!/usr/bin/env -S node ${nodeFlags}\nimport { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);`
   },
   logLevel: "warning"
