@@ -2,9 +2,10 @@
  * A real browser plays the watch page: Debian's Chromium, headless, driven by puppeteer-core; mpegts.js
  * served by the server itself. The browser's first playing page within 3 s (it starts Chromium's media
  * pipeline); then once over WS-FLV and once over HTTP-FLV: the first frame within 1 s of page load,
- * currentTime advancing, more than 60 decoded frames within 5 s, no player errors. Then over LL-HLS with hls.js, packaged on demand (the default): the first viewer's first frame within 2.5 s (its
- * request starts the packaging and waits for the next keyframe and PART-HOLD-BACK of live parts), playback
- * less than 1.5 s behind the ingest clock for a minute; a second viewer's first frame within 1.5 s.
+ * currentTime advancing, more than 60 decoded frames within 5 s, no player errors. Then over LL-HLS with
+ * hls.js, packaged on demand (the default): the first viewer's first frame within 2.5 s (its request starts
+ * the packaging and waits for the next keyframe and PART-HOLD-BACK of live parts), playback less than 1.5 s
+ * behind the ingest clock for a minute; a second viewer's first frame within 1.5 s.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
