@@ -9,7 +9,7 @@
 //
 // usage: npm run bench -- [--players "1 100 400 1000"] [--hold 20] [--repeat 1] [--servers "effect nginx nms"]
 //                         [--sink-from 400] [--no-latency] [--no-ingest] [--ingest-publishers 16] [--http-viewers "400 1000"] [--no-http]
-//                         [--hls-viewers "1000"] [--no-hls] [--merge-writes S]
+//                         [--hls-viewers "1000"] [--no-hls] [--merge-writes S] [--no-startup] [--startup-runs 10]
 //                         [--out FILE.jsonl]
 // HTTP-FLV fan-out (effect-rtmp and node-media-server only: nginx-rtmp has no HTTP-FLV) uses our own
 // in-process HTTP viewers (bench/http-flv.mjs). EFFECT_NODE_FLAGS="--flag …" starts effect-rtmp's node with
@@ -22,6 +22,7 @@ import * as path from "node:path"
 import { hlsFanout } from "./hls.mjs"
 import { httpFlvFanout } from "./http-flv.mjs"
 import { effectServer, flag, freePort, holdWindow, sharedSample, sleep, treeCpuSeconds, work } from "./measure.mjs"
+import { startupTimes } from "./startup.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const shared = path.resolve(root, "../shared")
@@ -190,6 +191,12 @@ execFileSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" 
 const sample = sharedSample(30, 2500)
 
 const rotate = (list, by) => list.map((_, i) => list[(i + by) % list.length])
+// effect-rtmp's start-up, before the media runs load the machine (bench/startup.mjs).
+if (servers.includes("effect") && !has("no-startup")) {
+  log("start-up")
+  for (const result of await startupTimes(Number(flag("startup-runs", "10")))) record({ kind: "startup", server: "effect", result })
+}
+
 let step = 0
 for (let r = 0; r < repeat; r++) {
   for (const players of playerCounts) {
@@ -393,6 +400,12 @@ table(
   ["viewers", "server", "receiving", "CPU % of a core", "CPU s per GB delivered", "RSS MiB", "age of newest media p50 / p95 ms", "errors"],
   entries.filter((e) => e.kind === "hls" && e.result),
   ({ viewers, server, result: r }) => [viewers, server, `${r.receiving}/${r.viewers}`, fmt(r.server_cpu_pct), fmt(r.cpu_s_per_gb, 2), fmt(r.server_rss_max_mib), `${fmt(r.latency_ms_p50, 0)} / ${fmt(r.latency_ms_p95, 0)}`, r.errors]
+)
+table(
+  "### effect-rtmp's start-up (spawn → \"Listening\", timed from the bench's process; idle RSS 2 s later)",
+  ["command", "runs", "median ms", "p90 ms", "min ms", "idle RSS MiB"],
+  entries.filter((e) => e.kind === "startup"),
+  ({ result: r }) => [r.label, r.runs, fmt(r.ms_median, 0), fmt(r.ms_p90, 0), fmt(r.ms_min, 0), fmt(r.idle_rss_mib)]
 )
 // The first table starts with the blank line that separates tables.
 process.stdout.write(lines.join("\n").trimStart() + "\n")
