@@ -9,10 +9,10 @@
 //
 // usage: npm run bench -- [--players "1 100 400 1000"] [--hold 20] [--repeat 1] [--servers "effect nginx nms"]
 //                         [--sink-from 400] [--no-latency] [--no-ingest] [--ingest-publishers 16] [--http-viewers "400 1000"] [--no-http]
-//                         [--hls-viewers "1000"] [--no-hls] [--merge-writes S] [--no-startup] [--startup-runs 10]
+//                         [--ws-viewers "400"] [--hls-viewers "1000"] [--no-hls] [--merge-writes S] [--no-startup] [--startup-runs 10]
 //                         [--out FILE.jsonl]
 // HTTP-FLV fan-out (effect-rtmp and node-media-server only: nginx-rtmp has no HTTP-FLV) uses our own
-// in-process HTTP viewers (bench/http-flv.mjs). EFFECT_NODE_FLAGS="--flag …" starts effect-rtmp's node with
+// in-process HTTP viewers (bench/http-flv.mjs), WS-FLV its WebSocket viewers (--ws-viewers; --no-http drops both). EFFECT_NODE_FLAGS="--flag …" starts effect-rtmp's node with
 // extra flags (V8 heap sizes, profilers) for experiments. --merge-writes S adds "effect-merged" to the fan-out
 // and latency runs: effect-rtmp with `--merge-writes S`, its ratios to the peers beside the default's.
 import { execFileSync, spawn } from "node:child_process"
@@ -38,6 +38,7 @@ const effects = servers.includes("effect") ? ["effect", ...(mergeWrites === "" ?
 const fanoutServers = [...servers, ...effects.filter((name) => name !== "effect")]
 const sinkFrom = Number(flag("sink-from", "400"))
 const httpViewerCounts = has("no-http") ? [] : flag("http-viewers", "400 1000").split(/\s+/).filter(Boolean).map(Number)
+const wsViewerCounts = has("no-http") ? [] : flag("ws-viewers", "400").split(/\s+/).filter(Boolean).map(Number)
 const hlsViewerCounts = has("no-hls") ? [] : flag("hls-viewers", "1000").split(/\s+/).filter(Boolean).map(Number)
 const out = flag("out", path.join(work, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.jsonl`))
 fs.mkdirSync(work, { recursive: true })
@@ -273,13 +274,14 @@ if (ingestPublishers > 0) {
 }
 
 const httpServers = servers.filter((s) => s !== "nginx")
-for (const viewers of httpViewerCounts) {
+const flvRuns = [...httpViewerCounts.map((viewers) => ({ kind: "http-flv", viewers })), ...wsViewerCounts.map((viewers) => ({ kind: "ws-flv", viewers }))]
+for (const { kind, viewers } of flvRuns) {
   for (const name of rotate(httpServers, step++)) {
     const server = await startServer(name)
-    log(`http-flv ${name} viewers=${viewers} hold=${hold}s`)
+    log(`${kind} ${name} viewers=${viewers} hold=${hold}s`)
     try {
-      const result = await httpFlvFanout({ server: { pid: server.pid, rtmpPort: server.port, httpPort: server.httpPort }, sample, viewers, hold })
-      record({ kind: "http-flv", server: name, viewers, result })
+      const result = await httpFlvFanout({ server: { pid: server.pid, rtmpPort: server.port, httpPort: server.httpPort }, sample, viewers, hold, websocket: kind === "ws-flv" })
+      record({ kind, server: name, viewers, result })
     } finally {
       await server.stop()
     }
@@ -382,17 +384,19 @@ table(
   manyRuns,
   ({ server, publishers, result: r }) => [server, `${r.alive}/${publishers}`, fmt(r.cpu_pct), fmt(r.rss_mib), ratio(r.cpu_pct, cpuOf("nginx")), ratio(r.cpu_pct, cpuOf("nms"))]
 )
-const httpRuns = entries.filter((e) => e.kind === "http-flv" && e.result)
-const httpShown = table(
-  `### HTTP-FLV fan-out (in-process HTTP viewers, ${hold} s hold)`,
-  ["viewers", "server", "kept up", "CPU % of a core", "CPU s per GB delivered", "RSS MiB", "first byte p50 / p95 ms"],
-  httpRuns,
-  ({ viewers, server, result: r }) => [viewers, server, `${r.kept_up}/${r.viewers}`, fmt(r.server_cpu_pct), fmt(r.cpu_s_per_gb, 2), fmt(r.server_rss_max_mib), `${fmt(r.first_byte_ms_p50, 0)} / ${fmt(r.first_byte_ms_p95, 0)}`]
-)
-if (httpShown) {
-  for (const viewers of httpViewerCounts) {
-    const perGb = (name) => median(httpRuns.filter((e) => e.server === name && e.viewers === viewers).map((e) => e.result.cpu_s_per_gb))
-    if (perGb("effect") != null && perGb("nms") != null) lines.push(`| ${viewers} | effect ÷ nms | | | ${ratio(perGb("effect"), perGb("nms"))} | | |`)
+for (const [kind, title, counts] of [["http-flv", "HTTP-FLV fan-out (in-process HTTP viewers", httpViewerCounts], ["ws-flv", "WS-FLV fan-out (in-process WebSocket viewers", wsViewerCounts]]) {
+  const httpRuns = entries.filter((e) => e.kind === kind && e.result)
+  const httpShown = table(
+    `### ${title}, ${hold} s hold)`,
+    ["viewers", "server", "kept up", "CPU % of a core", "CPU s per GB delivered", "RSS MiB", "first byte p50 / p95 ms"],
+    httpRuns,
+    ({ viewers, server, result: r }) => [viewers, server, `${r.kept_up}/${r.viewers}`, fmt(r.server_cpu_pct), fmt(r.cpu_s_per_gb, 2), fmt(r.server_rss_max_mib), `${fmt(r.first_byte_ms_p50, 0)} / ${fmt(r.first_byte_ms_p95, 0)}`]
+  )
+  if (httpShown) {
+    for (const viewers of counts) {
+      const perGb = (name) => median(httpRuns.filter((e) => e.server === name && e.viewers === viewers).map((e) => e.result.cpu_s_per_gb))
+      if (perGb("effect") != null && perGb("nms") != null) lines.push(`| ${viewers} | effect ÷ nms | | | ${ratio(perGb("effect"), perGb("nms"))} | | |`)
+    }
   }
 }
 table(
