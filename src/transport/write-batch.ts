@@ -127,17 +127,24 @@ export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => {
   socket.write(bytes)
 }
 
-/** Sends what the current batch gathered for `socket`, in one write to its handle. */
-const sendGathered = (socket: net.Socket): void => {
+/**
+ * Sends now what the current batch gathered for `socket`, in one write to its handle: before anything else
+ * writes to it (a WebSocket library's close frame, an `end`), so that nothing overtakes the batch's bytes.
+ */
+export const sendGathered = (socket: net.Socket): void => {
   const writes = (socket as Marked)[writesKey]
   if (writes === undefined || writes.gatheredCount === 0) return
   const count = writes.gatheredCount
   const chunks = writes.gathered
   writes.gatheredCount = 0
   writes.gatheredBytes = 0
-  // Closed meanwhile: what it gathered goes nowhere, as it would from a destroyed socket's queue.
   const handle = directHandle(socket)
   if (handle !== undefined) writeDirect(socket, handle, chunks, count)
+  else if (!socket.destroyed && !socket.writableEnded) {
+    // Something was written through the socket meanwhile (it now holds a queue): these follow it there.
+    for (let i = 0; i < count; i++) socket.write(chunks[i] as Uint8Array)
+  }
+  // Otherwise closed meanwhile: what it gathered goes nowhere, as it would from a destroyed socket's queue.
   for (let i = 0; i < count; i++) chunks[i] = undefined
 }
 

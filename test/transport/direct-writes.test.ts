@@ -76,6 +76,25 @@ describe("direct writes to a TCP handle (write batches)", () => {
     await closeServer(server)
   })
 
+  it("what a batch gathered is not lost when the socket queued a write of its own meanwhile: it follows that write", async () => {
+    const { server, writer, reader } = await pair()
+    reader.pause()
+    const gathered = crypto.randomBytes(1000)
+    const own = crypto.randomBytes(16 * 1024 * 1024) // more than the kernel takes: the socket keeps a queue
+    inBatch(() => {
+      batchedWrite(writer, gathered)
+      writer.write(own)
+      expect(writer.writableLength).toBeGreaterThan(0)
+    })
+    const received = collect(reader)
+    reader.resume()
+    await waitUntil("every byte", () => received.length() >= own.length + gathered.length)
+    expect(received.bytes().equals(Buffer.concat([own, gathered]))).toBe(true)
+    reader.destroy()
+    writer.destroy()
+    await closeServer(server)
+  })
+
   it("endSocket sends what the batch gathered before the end of the stream", async () => {
     const { server, writer, reader } = await pair()
     const received = collect(reader)
