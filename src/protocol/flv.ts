@@ -118,14 +118,19 @@ export const encodeFlvHeader = (hasAudio: boolean, hasVideo: boolean): Buffer =>
   return header
 }
 
+/** Bytes of an FLV tag with a payload of `payloadLength` bytes, with its PreviousTagSize. */
+export const flvTagLength = (payloadLength: number): number => FLV_TAG_HEADER_SIZE + payloadLength + 4
+
 /**
  * One FLV tag followed by its PreviousTagSize: the body is the RTMP message payload as it is (FLV and
  * RTMP share the audio, video and script-data tag formats). The timestamp is 24 bits plus an extension
- * byte holding bits 24–31; StreamID is always 0.
+ * byte holding bits 24–31; StreamID is always 0. `headroom` bytes are left free before the tag, for a
+ * framing the caller writes there (a WebSocket frame header), so the tag is not copied again.
  */
-export const encodeFlvTag = (typeId: number, timestamp: number, payload: Uint8Array): Buffer => {
+export const encodeFlvTag = (typeId: number, timestamp: number, payload: Uint8Array, headroom = 0): Buffer => {
   const size = payload.length
-  const tag = Buffer.allocUnsafe(FLV_TAG_HEADER_SIZE + size + 4)
+  const buffer = Buffer.allocUnsafe(headroom + flvTagLength(size))
+  const tag = headroom === 0 ? buffer : buffer.subarray(headroom)
   tag[0] = typeId & 0x1f
   tag.writeUIntBE(size, 1, 3)
   tag.writeUIntBE(timestamp & 0xffffff, 4, 3)
@@ -133,5 +138,5 @@ export const encodeFlvTag = (typeId: number, timestamp: number, payload: Uint8Ar
   tag.writeUIntBE(0, 8, 3)
   tag.set(payload, FLV_TAG_HEADER_SIZE)
   tag.writeUInt32BE(FLV_TAG_HEADER_SIZE + size, FLV_TAG_HEADER_SIZE + size)
-  return tag
+  return buffer
 }

@@ -92,12 +92,6 @@ export const mergeWrites = (socket: net.Socket, millis: number): void => {
   if (!writes.merging) writes.held = 0 // an open window resets it when it ends
 }
 
-/**
- * Corks `socket` until the current batch ends (nothing outside a batch); for writers that frame their own
- * writes, which say how many bytes they are about to write.
- */
-export const corkForBatch = (socket: net.Socket, length: number): void => corkWith(socket, writesOf(socket), length)
-
 const corkWith = (socket: net.Socket, writes: SocketWrites, length: number): void => {
   if (writes.mergeWindow !== undefined && (depth > 0 || writes.merging)) writes.held += length
   if (depth > 0 && writes.corkedIn !== batch && !writes.merging) {

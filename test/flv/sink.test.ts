@@ -1,12 +1,23 @@
-/** The FLV sink (HTTP-FLV and WS-FLV) against the output contract, decoded by an independent FLV reader. */
+/**
+ * The FLV sink (HTTP-FLV and WS-FLV) against the output contract, decoded by an independent FLV reader (and,
+ * for WS-FLV, the `ws` library's frame reader first).
+ */
 import { describe, expect, it } from "@effect/vitest"
 import { FlvSink, type FlvTransport } from "../../src/flv/sink.js"
 import { LiveStream } from "../../src/media/stream.js"
 import { Viewer } from "../../src/media/viewer.js"
 import { readFlv } from "../support/flv.js"
 import { type AttachedOutput, limits, outputContract } from "../support/output-contract.js"
+import { readWsMessages } from "../support/ws-frames.js"
 
-const flvClient = (stream: LiveStream) => {
+/** The payloads of the binary messages in `bytes`, as `ws`'s client-side reader sees them. */
+const unframe = (bytes: Buffer): Buffer => {
+  const messages = readWsMessages(bytes)
+  expect(messages.every((m) => m.binary)).toBe(true)
+  return Buffer.concat(messages.map((m) => m.data))
+}
+
+const flvClient = (protocol: "http-flv" | "ws-flv") => (stream: LiveStream) => {
   const received: Array<Buffer> = []
   const state = { stalled: false, queued: 0, ended: false }
   const transport: FlvTransport = {
@@ -17,10 +28,10 @@ const flvClient = (stream: LiveStream) => {
     queuedBytes: () => state.queued,
     end: () => void (state.ended = true)
   }
-  const viewer = new Viewer(new FlvSink(transport, "http-flv"), limits)
+  const viewer = new Viewer(new FlvSink(transport, protocol), limits)
   stream.players.add(viewer)
   viewer.start(stream)
-  const bytes = () => Buffer.concat(received)
+  const bytes = () => (protocol === "ws-flv" ? unframe(Buffer.concat(received)) : Buffer.concat(received))
   const client: AttachedOutput & { bytes(): Buffer } = {
     viewer,
     tags: () => (received.length === 0 ? [] : readFlv(bytes()).map((t) => ({ typeId: t.type, timestamp: t.timestamp, payload: t.data }))),
@@ -32,32 +43,43 @@ const flvClient = (stream: LiveStream) => {
   return client
 }
 
-outputContract({ name: "FLV (HTTP-FLV, WS-FLV)", onUnpublish: "ends", attach: flvClient })
+outputContract({ name: "HTTP-FLV", onUnpublish: "ends", attach: flvClient("http-flv") })
+outputContract({ name: "WS-FLV", onUnpublish: "ends", attach: flvClient("ws-flv") })
 
 describe("FLV sink", () => {
   it("the file header's flags match the stream's tracks", () => {
     const stream = new LiveStream("live", "a", { enabled: true, maxFrames: 100, maxBytes: 1 << 20 })
     stream.startPublishing({ connectionId: "p" })
     stream.publishMedia(8, 0, Buffer.from([0xaf, 0x00, 0x12, 0x10]))
-    const client = flvClient(stream)
+    const client = flvClient("http-flv")(stream)
     stream.publishMedia(8, 23, Buffer.from([0xaf, 0x01, 1]))
     expect(client.bytes().subarray(0, 9).toString("hex")).toBe("464c560104" + "00000009") // audio only
   })
 
-  it("every FLV viewer of a stream gets the very same tag Buffer", () => {
+  it("every FLV viewer of a stream gets the very same tag Buffer as the others of its transport", () => {
     const stream = new LiveStream("live", "b", { enabled: true, maxFrames: 100, maxBytes: 1 << 20 })
     stream.startPublishing({ connectionId: "p" })
-    const seen: Array<Buffer> = []
-    for (let i = 0; i < 3; i++) {
-      const viewer = new Viewer(new FlvSink({ write: (b) => void seen.push(b), queuedBytes: () => 0, end: () => {} }, "ws-flv"), limits)
-      stream.players.add(viewer)
-      viewer.start(stream)
+    const seen = { "http-flv": [] as Array<Buffer>, "ws-flv": [] as Array<Buffer> }
+    for (const protocol of ["http-flv", "ws-flv"] as const) {
+      for (let i = 0; i < 3; i++) {
+        const viewer = new Viewer(new FlvSink({ write: (b) => void seen[protocol].push(b), queuedBytes: () => 0, end: () => {} }, protocol), limits)
+        stream.players.add(viewer)
+        viewer.start(stream)
+      }
     }
-    seen.length = 0
+    seen["http-flv"].length = 0
+    seen["ws-flv"].length = 0
     stream.publishMedia(9, 0, Buffer.from([0x17, 0x01, 0, 0, 0, 9]))
-    const tags = seen.filter((b) => b.length > 13)
-    expect(tags).toHaveLength(3)
-    expect(tags[1]).toBe(tags[0])
-    expect(tags[2]).toBe(tags[0])
+    // Each viewer's FLV file header goes first ("FLV", behind a frame header for WS-FLV), then the tag.
+    const isFileHeader = (b: Buffer) => b.includes("FLV") && b.length <= 15
+    for (const written of [seen["http-flv"], seen["ws-flv"]]) {
+      const tags = written.filter((b) => !isFileHeader(b))
+      expect(tags).toHaveLength(3)
+      expect(tags[1]).toBe(tags[0])
+      expect(tags[2]).toBe(tags[0])
+    }
+    // The WebSocket message is the FLV tag behind a 2-byte frame header (FIN + binary, 21 bytes).
+    const [wsTag, httpTag] = [seen["ws-flv"], seen["http-flv"]].map((written) => written.find((b) => !isFileHeader(b))?.toString("hex"))
+    expect(wsTag).toBe(`8215${httpTag}`)
   })
 })

@@ -58,6 +58,27 @@ describe("HTTP-FLV and WS-FLV", () => {
       })
     }))
 
+  it.scopedLive("WS-FLV: when the publisher leaves, what was sent arrives whole, then a close 1000 that says why", () =>
+    Effect.gen(function* () {
+      const server = yield* startHttpServer()
+      yield* Effect.promise(async () => {
+        const publisher = await syntheticPublisher(server.rtmpPort, "leaving")
+        const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/live/leaving.flv`)
+        const messages: Array<Buffer> = []
+        const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })))
+        ws.on("message", (data: Buffer) => void messages.push(data))
+        try {
+          await waitUntil("WS-FLV media", () => messages.length > 30)
+        } finally {
+          publisher.stop()
+          publisher.client.close()
+        }
+        const close = await closed
+        expect(close).toEqual({ code: 1000, reason: "the publisher stopped" })
+        expectPlayableFlv(Buffer.concat(messages))
+      })
+    }))
+
   it.scopedLive("a viewer that comes first waits and starts when the stream goes live; one that never does gets 404", () =>
     Effect.gen(function* () {
       const server = yield* startHttpServer({ httpWaitTimeout: Duration.seconds(2) })
