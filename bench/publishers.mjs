@@ -4,7 +4,8 @@
 // RTMP connection (our client session, 4096-byte chunks, as ffmpeg sends); each stream has one in-process
 // player that counts bytes. The server's CPU and RSS over the hold come from /proc. Servers are started the
 // way run.mjs starts them (effect-rtmp from dist/server.mjs with LL-HLS off, nginx-rtmp and
-// node-media-server through ../shared/peers), one after another in one run.
+// node-media-server through ../shared/peers), one after another in one run. `npm run bench` runs it too
+// (`manyPublishers`, --many-publishers 100; 0 leaves it out).
 //
 // usage: node bench/publishers.mjs [--publishers 100] [--hold 15] [--servers "effect nginx nms"] [--merge-writes S]
 // (--merge-writes adds "effect-merged": effect-rtmp with `--merge-writes S`.)
@@ -18,12 +19,6 @@ import { effectServer, flag, freePort, holdWindow, sharedSample, sleep, work } f
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const shared = path.resolve(root, "../shared")
-const publishers = Number(flag("publishers", "100"))
-const hold = Number(flag("hold", "15"))
-const mergeWrites = flag("merge-writes", "")
-const servers = [...flag("servers", "effect nginx nms").split(/\s+/).filter(Boolean), ...(mergeWrites === "" ? [] : ["effect-merged"])]
-
-const sample = sharedSample(30, 2500)
 
 /** The sample's tags: type, timestamp, body. */
 const readTags = (file) => {
@@ -37,8 +32,16 @@ const readTags = (file) => {
   }
   return tags
 }
-const tags = readTags(sample)
-const duration = tags.at(-1).timestamp + 40
+let sample
+let tags
+let duration
+/** The sample and its tags, read once (on the first measurement, not when the module loads). */
+const loadSample = () => {
+  if (tags !== undefined) return
+  sample = sharedSample(30, 2500)
+  tags = readTags(sample)
+  duration = tags.at(-1).timestamp + 40
+}
 
 /** An RTMP connection through the handshake and connect; resolves with its session. */
 const connect = (port, onEvent) =>
@@ -90,7 +93,7 @@ const player = async (port, name) => {
   return { state, stop: () => socket.destroy() }
 }
 
-const startServer = async (name) => {
+const startServer = async (name, mergeWrites) => {
   const port = await freePort()
   if (name === "effect" || name === "effect-merged") {
     const merge = name === "effect-merged" ? ["--merge-writes", mergeWrites] : []
@@ -105,9 +108,13 @@ const startServer = async (name) => {
   return { port, pid, stop: async () => void execFileSync(script, ["stop", dir], { stdio: "ignore" }) }
 }
 
-const results = []
-for (const name of servers) {
-  const server = await startServer(name)
+/**
+ * One measurement: `name` ("effect", "effect-merged", "nginx" or "nms") freshly started, `publishers`
+ * publishers and a player each, `hold` seconds. Returns one JSON-able result.
+ */
+export const manyPublishers = async (name, { publishers, hold, mergeWrites = "" }) => {
+  loadSample()
+  const server = await startServer(name, mergeWrites)
   const sources = []
   const players = []
   try {
@@ -119,7 +126,7 @@ for (const name of servers) {
     const received = players.reduce((sum, p, i) => sum + p.state.bytes - before[i], 0)
     const rate = fs.statSync(sample).size / 30
     const keptUp = players.filter((p, i) => p.state.bytes - before[i] >= 0.9 * rate * window.seconds).length
-    results.push({ server: name, publishers, kept_up: keptUp, cpu_pct: (100 * window.cpu) / window.seconds, rss_mib: window.rssMax, mbit_out: (8 * received) / window.seconds / 1e6 })
+    return { server: name, publishers, kept_up: keptUp, cpu_pct: (100 * window.cpu) / window.seconds, rss_mib: window.rssMax, mbit_out: (8 * received) / window.seconds / 1e6 }
   } finally {
     sources.forEach((s) => s.stop())
     players.forEach((p) => p.stop())
@@ -127,7 +134,16 @@ for (const name of servers) {
     await sleep(1000)
   }
 }
-console.log(JSON.stringify(results))
-console.log(["", `${publishers} publishers × 1 player each (${hold} s hold)`, "", "| server | players kept up | CPU % of a core | RSS MiB | Mbit/s out |", "|---|---|---|---|---|",
-  ...results.map((r) => `| ${r.server} | ${r.kept_up}/${r.publishers} | ${r.cpu_pct.toFixed(1)} | ${r.rss_mib.toFixed(0)} | ${r.mbit_out.toFixed(0)} |`)].join("\n"))
-process.exit(0)
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const publishers = Number(flag("publishers", "100"))
+  const hold = Number(flag("hold", "15"))
+  const mergeWrites = flag("merge-writes", "")
+  const servers = [...flag("servers", "effect nginx nms").split(/\s+/).filter(Boolean), ...(mergeWrites === "" ? [] : ["effect-merged"])]
+  const results = []
+  for (const name of servers) results.push(await manyPublishers(name, { publishers, hold, mergeWrites }))
+  console.log(JSON.stringify(results))
+  console.log(["", `${publishers} publishers × 1 player each (${hold} s hold)`, "", "| server | players kept up | CPU % of a core | RSS MiB | Mbit/s out |", "|---|---|---|---|---|",
+    ...results.map((r) => `| ${r.server} | ${r.kept_up}/${r.publishers} | ${r.cpu_pct.toFixed(1)} | ${r.rss_mib.toFixed(0)} | ${r.mbit_out.toFixed(0)} |`)].join("\n"))
+  process.exit(0)
+}

@@ -8,7 +8,8 @@
 // 400 players is above 1.2× nginx-rtmp's (median over --repeat runs).
 //
 // usage: npm run bench -- [--players "1 100 400 1000"] [--hold 20] [--repeat 1] [--servers "effect nginx nms"]
-//                         [--sink-from 400] [--no-latency] [--no-ingest] [--ingest-publishers 16] [--http-viewers "400 1000"] [--no-http]
+//                         [--sink-from 400] [--no-latency] [--no-ingest] [--ingest-publishers 16] [--many-publishers 100]
+//                         [--http-viewers "400 1000"] [--no-http]
 //                         [--ws-viewers "400"] [--hls-viewers "1000"] [--no-hls] [--merge-writes S] [--no-startup] [--startup-runs 10]
 //                         [--out FILE.jsonl]
 // HTTP-FLV fan-out (effect-rtmp and node-media-server only: nginx-rtmp has no HTTP-FLV) uses our own
@@ -273,6 +274,18 @@ if (ingestPublishers > 0) {
   }
 }
 
+// Many publishers with a player each (bench/publishers.mjs: in-process publishers replaying the sample in
+// real time; 100 real ffmpeg publishers would cost the machine more than the servers). Imported here, after
+// the build above, as it loads the client session from dist/.
+const manyPublisherCount = has("no-ingest") ? 0 : Number(flag("many-publishers", "100"))
+if (manyPublisherCount > 0) {
+  const { manyPublishers } = await import("./publishers.mjs")
+  for (const name of rotate(servers, step++)) {
+    log(`publishers ${name}: ${manyPublisherCount} × 1 player`)
+    record({ kind: "publishers", server: name, publishers: manyPublisherCount, result: await manyPublishers(name, { publishers: manyPublisherCount, hold }) })
+  }
+}
+
 const httpServers = servers.filter((s) => s !== "nginx")
 const flvRuns = [...httpViewerCounts.map((viewers) => ({ kind: "http-flv", viewers })), ...wsViewerCounts.map((viewers) => ({ kind: "ws-flv", viewers }))]
 for (const { kind, viewers } of flvRuns) {
@@ -383,6 +396,14 @@ table(
   ["server", "publishers kept", "CPU % of a core", "RSS MiB", "CPU ÷ nginx", "CPU ÷ nms"],
   manyRuns,
   ({ server, publishers, result: r }) => [server, `${r.alive}/${publishers}`, fmt(r.cpu_pct), fmt(r.rss_mib), ratio(r.cpu_pct, cpuOf("nginx")), ratio(r.cpu_pct, cpuOf("nms"))]
+)
+const publisherRuns = entries.filter((e) => e.kind === "publishers")
+const publisherCpuOf = (name) => publisherRuns.find((e) => e.server === name)?.result.cpu_pct
+table(
+  `### ${publisherRuns[0]?.publishers} publishers × 1 player each (in-process publishers replaying the 2.5 Mbit/s sample; effect-rtmp with --no-hls; ${hold} s hold)`,
+  ["server", "players kept up", "CPU % of a core", "RSS MiB", "Mbit/s out", "CPU ÷ nginx", "CPU ÷ nms"],
+  publisherRuns,
+  ({ server, result: r }) => [server, `${r.kept_up}/${r.publishers}`, fmt(r.cpu_pct), fmt(r.rss_mib, 0), fmt(r.mbit_out, 0), ratio(r.cpu_pct, publisherCpuOf("nginx")), ratio(r.cpu_pct, publisherCpuOf("nms"))]
 )
 for (const [kind, title, counts] of [["http-flv", "HTTP-FLV fan-out (in-process HTTP viewers", httpViewerCounts], ["ws-flv", "WS-FLV fan-out (in-process WebSocket viewers", wsViewerCounts]]) {
   const httpRuns = entries.filter((e) => e.kind === kind && e.result)

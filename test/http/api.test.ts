@@ -66,8 +66,13 @@ describe("API", () => {
           expect(one).toMatchObject({ name: "cam", video: { codec: "h264", width: 320, height: 240 } })
           expect((await getJson(`${server.base}/api/v1/streams/live/none`)).status).toBe(404)
 
+          await waitUntil("the RTMP player to get media", () => player.bytesReceived > 20_000)
+          const playerReceived = player.bytesReceived
           const { body: open } = await getJson(`${server.base}/api/v1/connections`)
           const connections = open.connections as Array<Record<string, unknown>>
+          // Every byte the player has read was counted as written to it (media goes by direct writes).
+          const rtmpPlayer = connections.find((c) => c.role === "player") as Record<string, unknown>
+          expect(rtmpPlayer.bytesOut as number).toBeGreaterThanOrEqual(playerReceived)
           expect(connections.map((c) => `${c.protocol}:${c.role}`).sort()).toEqual(["http-flv:viewer", "http-flv:viewer", "rtmp:player", "rtmp:publisher"])
           const httpViewer = connections.find((c) => c.protocol === "http-flv") as Record<string, unknown>
           expect(httpViewer.bytesOut as number).toBeGreaterThan(10_000)
