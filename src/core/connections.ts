@@ -7,8 +7,8 @@
  * connection cost ~6 KB of heap each, a thousand players 6 MB, for a check nobody needs to the millisecond.
  */
 import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
 import { acquireUntilClose } from "./finalizers.js"
+import { everyMillis } from "./periodic.js"
 
 /** How often every connection's `watch` runs. */
 export const WATCH_PERIOD_MILLIS = 1000
@@ -44,7 +44,7 @@ export class Connections extends Effect.Service<Connections>()("effect-rtmp/Conn
   scoped: Effect.gen(function* () {
     const open = new Map<string, ConnectionView>()
     const clock = yield* Effect.clock
-    yield* Effect.sync(() => {
+    const sweep = Effect.sync(() => {
       const now = clock.unsafeCurrentTimeMillis()
       for (const view of open.values()) {
         try {
@@ -53,7 +53,8 @@ export class Connections extends Effect.Service<Connections>()("effect-rtmp/Conn
           view.kick(`internal error in its checks: ${String(cause)}`) // one connection's bug must not stop the others' checks
         }
       }
-    }).pipe(Effect.repeat(Schedule.spaced(WATCH_PERIOD_MILLIS)), Effect.forkScoped)
+    })
+    yield* everyMillis(WATCH_PERIOD_MILLIS, sweep).pipe(Effect.forkScoped)
     return {
       /** Lists `view` until the caller's scope closes. */
       register: (view: ConnectionView) =>

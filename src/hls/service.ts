@@ -12,8 +12,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import { ServerConfig } from "../core/config.js"
+import { everyMillis } from "../core/periodic.js"
 import { followLiveStreams, StreamRegistry, streamKey } from "../core/registry.js"
 import { HlsPackager } from "./packager.js"
 
@@ -71,18 +71,26 @@ export class HlsService extends Effect.Service<HlsService>()("effect-rtmp/HlsSer
     yield* followLiveStreams((app, name) => (config.hlsOnDemand ? Effect.void : start(app, name, false)), stop)
     // One sweep: blocked requests answer 503 after three target durations; an on-demand packager nobody
     // asked anything for --hls-idle-timeout stops (its memory goes; the next request starts it again).
-    yield* Effect.gen(function* () {
+    const sweep = Effect.suspend(() => {
       const now = clock.unsafeCurrentTimeMillis()
-      for (const packager of [...packagers.values()]) {
+      const idle: Array<HlsPackager> = []
+      for (const packager of packagers.values()) {
         packager.expireWaiters()
         // A request still waiting (for the first playlist, or a blocking reload) keeps it in use.
         if (packager.hasWaiters) packager.lastRequestAt = now
-        else if (config.hlsOnDemand && now - packager.lastRequestAt > idleMillis) {
-          yield* stop(packager.stream.app, packager.stream.name)
-          yield* Effect.logDebug(`LL-HLS packaging of ${packager.stream.key} stopped: no request for ${idleMillis / 1000} s`)
-        }
+        else if (config.hlsOnDemand && now - packager.lastRequestAt > idleMillis) idle.push(packager)
       }
-    }).pipe(Effect.repeat(Schedule.spaced("250 millis")), Effect.forkScoped)
+      if (idle.length === 0) return Effect.void
+      return Effect.forEach(
+        idle,
+        (packager) =>
+          stop(packager.stream.app, packager.stream.name).pipe(
+            Effect.zipRight(Effect.logDebug(`LL-HLS packaging of ${packager.stream.key} stopped: no request for ${idleMillis / 1000} s`))
+          ),
+        { discard: true }
+      )
+    })
+    yield* everyMillis(250, sweep).pipe(Effect.forkScoped)
     yield* Effect.addFinalizer(() => Effect.sync(() => packagers.forEach((p) => p.stop())))
 
     /** Hands over `packager` once it can serve a playlist (a request that came first waits up to three segments' time). */
