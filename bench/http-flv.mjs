@@ -12,41 +12,35 @@ import WebSocket from "ws"
 import { costFigures, holdWindow, percentile, sleep } from "./measure.mjs"
 
 
-/** Opens `count` WebSocket viewers of `url` (ws://…), `perTick` at a time, counted as `openViewers` counts. */
-const openWsViewers = async (url, count, perTick = 50) => {
-  const viewers = []
-  for (let i = 0; i < count; i++) {
-    const viewer = { bytes: 0, firstByteMs: null, closed: false, request: null }
-    const sentAt = performance.now()
-    const ws = new WebSocket(url, { perMessageDeflate: false })
-    ws.on("message", (data) => {
-      if (viewer.firstByteMs === null) viewer.firstByteMs = performance.now() - sentAt
-      viewer.bytes += data.length
-    })
-    ws.on("close", () => (viewer.closed = true))
-    ws.on("error", () => (viewer.closed = true))
-    viewer.request = { destroy: () => ws.terminate() }
-    viewers.push(viewer)
-    if (i % perTick === perTick - 1) await sleep(10)
-  }
-  return viewers
-}
-
-/** Opens `count` viewers of `url`, `perTick` at a time; each records its first-byte time and bytes. */
+/**
+ * Opens `count` viewers of `url` (http://… a GET, ws://… a WebSocket), `perTick` at a time; each records its
+ * first-byte time and bytes.
+ */
 const openViewers = async (url, count, perTick = 50) => {
-  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity })
+  const websocket = url.startsWith("ws:")
+  const agent = websocket ? undefined : new http.Agent({ keepAlive: false, maxSockets: Infinity })
   const viewers = []
   for (let i = 0; i < count; i++) {
     const viewer = { bytes: 0, firstByteMs: null, closed: false, request: null }
     const sentAt = performance.now()
-    viewer.request = http.get(url, { agent }, (response) => {
-      response.on("data", (chunk) => {
-        if (viewer.firstByteMs === null) viewer.firstByteMs = performance.now() - sentAt
-        viewer.bytes += chunk.length
+    const received = (chunk) => {
+      if (viewer.firstByteMs === null) viewer.firstByteMs = performance.now() - sentAt
+      viewer.bytes += chunk.length
+    }
+    const closed = () => (viewer.closed = true)
+    if (websocket) {
+      const ws = new WebSocket(url, { perMessageDeflate: false })
+      ws.on("message", received)
+      ws.on("close", closed)
+      ws.on("error", closed)
+      viewer.request = { destroy: () => ws.terminate() }
+    } else {
+      viewer.request = http.get(url, { agent }, (response) => {
+        response.on("data", received)
+        response.on("close", closed)
       })
-      response.on("close", () => (viewer.closed = true))
-    })
-    viewer.request.on("error", () => (viewer.closed = true))
+      viewer.request.on("error", closed)
+    }
     viewers.push(viewer)
     if (i % perTick === perTick - 1) await sleep(10)
   }
@@ -65,7 +59,7 @@ export const httpFlvFanout = async ({ server, sample, viewers: count, hold, sett
   try {
     await sleep(2500) // the publisher is live and the GOP cache (if any) is full
     const url = `${websocket ? "ws" : "http"}://127.0.0.1:${server.httpPort}/live/bench.flv`
-    const viewers = await (websocket ? openWsViewers : openViewers)(url, count)
+    const viewers = await openViewers(url, count)
     const deadline = Date.now() + 20000
     while (Date.now() < deadline && viewers.some((v) => v.firstByteMs === null && !v.closed)) await sleep(100)
     await sleep(settle * 1000)

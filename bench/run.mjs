@@ -406,16 +406,16 @@ table(
   ({ server, result: r }) => [server, `${r.kept_up}/${r.publishers}`, fmt(r.cpu_pct), fmt(r.rss_mib, 0), fmt(r.mbit_out, 0), ratio(r.cpu_pct, publisherCpuOf("nginx")), ratio(r.cpu_pct, publisherCpuOf("nms"))]
 )
 for (const [kind, title, counts] of [["http-flv", "HTTP-FLV fan-out (in-process HTTP viewers", httpViewerCounts], ["ws-flv", "WS-FLV fan-out (in-process WebSocket viewers", wsViewerCounts]]) {
-  const httpRuns = entries.filter((e) => e.kind === kind && e.result)
-  const httpShown = table(
+  const runs = entries.filter((e) => e.kind === kind && e.result)
+  const shown = table(
     `### ${title}, ${hold} s hold)`,
     ["viewers", "server", "kept up", "CPU % of a core", "CPU s per GB delivered", "RSS MiB", "first byte p50 / p95 ms"],
-    httpRuns,
+    runs,
     ({ viewers, server, result: r }) => [viewers, server, `${r.kept_up}/${r.viewers}`, fmt(r.server_cpu_pct), fmt(r.cpu_s_per_gb, 2), fmt(r.server_rss_max_mib), `${fmt(r.first_byte_ms_p50, 0)} / ${fmt(r.first_byte_ms_p95, 0)}`]
   )
-  if (httpShown) {
+  if (shown) {
     for (const viewers of counts) {
-      const perGb = (name) => median(httpRuns.filter((e) => e.server === name && e.viewers === viewers).map((e) => e.result.cpu_s_per_gb))
+      const perGb = (name) => median(runs.filter((e) => e.server === name && e.viewers === viewers).map((e) => e.result.cpu_s_per_gb))
       if (perGb("effect") != null && perGb("nms") != null) lines.push(`| ${viewers} | effect ÷ nms | | | ${ratio(perGb("effect"), perGb("nms"))} | | |`)
     }
   }
