@@ -19,6 +19,7 @@ import { Access } from "../core/access.js"
 import { Connections } from "../core/connections.js"
 import type { AccessRequest } from "../core/auth.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"
+import { pollUntil } from "../core/periodic.js"
 import type { LiveStream } from "../media/stream.js"
 import { TrackFilter } from "../media/tracks.js"
 import { Viewer } from "../media/viewer.js"
@@ -47,15 +48,9 @@ export interface Refusal {
 /** How often a viewer that came before the publisher looks again. */
 const LIVE_POLL_MILLIS = 100
 
-/**
- * Polls (on the Effect clock) until the stream is live, for at most the wait timeout. A loop of
- * `Effect.sleep`, as the sweeps (see core/periodic): with a schedule, 200 waiting viewers made 68 MiB/s of
- * garbage (13 now) — a thousand players opened before an event starts would have made ~340.
- */
-const awaitLive = (stream: LiveStream, timeout: Duration.Duration) => {
-  const poll: Effect.Effect<void> = Effect.suspend(() => (stream.isLive ? Effect.void : Effect.zipRight(Effect.sleep(LIVE_POLL_MILLIS), poll)))
-  return poll.pipe(Effect.timeoutOption(timeout), Effect.map(Option.isSome))
-}
+/** Polls (on the Effect clock) until the stream is live, for at most the wait timeout. */
+const awaitLive = (stream: LiveStream, timeout: Duration.Duration) =>
+  pollUntil(LIVE_POLL_MILLIS, () => stream.isLive).pipe(Effect.timeoutOption(timeout), Effect.map(Option.isSome))
 
 /**
  * Serves one FLV viewer until its connection closes: admission, the wait for a publisher, then the
