@@ -16,7 +16,7 @@ import * as http from "node:http"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import type * as stream from "node:stream"
-import { WebSocketServer } from "ws"
+import type { WebSocketServer } from "ws"
 import { Access } from "../core/access.js"
 import { ServerConfig } from "../core/config.js"
 import { Connections } from "../core/connections.js"
@@ -74,7 +74,11 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
     const auth = yield* Authorization
     const media = yield* FiberSet.make()
     const runMedia = yield* FiberSet.runtime(media)<ServerConfig | Access | Connections>()
-    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 })
+    // `ws` (and the zlib and https it requires) is loaded with the first WebSocket viewer, not at start.
+    let wss: WebSocketServer | undefined
+    const webSockets = Effect.promise(() => import("ws")).pipe(
+      Effect.map(({ WebSocketServer }) => (wss ??= new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 })))
+    )
     const headerTimeout = Duration.toMillis(config.httpHeaderTimeout)
     const serverOptions: http.ServerOptions = {
       maxHeaderSize: MAX_HEADER_BYTES,
@@ -171,7 +175,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
         return
       }
       runMedia(
-        serveWsFlv(request, incoming, socket, head, wss).pipe(
+        Effect.flatMap(webSockets, (server) => serveWsFlv(request, incoming, socket, head, server)).pipe(
           annotateOwnFiber({ connection: request.connectionId, remote: request.remoteAddress }),
           Effect.catchAllCause((cause) => Effect.logError("WS-FLV viewer failed", cause))
         )
@@ -226,7 +230,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
             front.close()
             node.close()
             node.closeAllConnections()
-            wss.clients.forEach((ws) => ws.terminate())
+            wss?.clients.forEach((ws) => ws.terminate())
           }).pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
       )
     }
