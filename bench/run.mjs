@@ -249,7 +249,7 @@ if (!has("no-ingest")) {
 // from run to run on a shared 2-core machine, so one run apiece can flip a goal); the table gives medians.
 const ingestPublishers = has("no-ingest") ? 0 : Number(flag("ingest-publishers", "16"))
 const ingestRepeat = Number(flag("ingest-repeat", "1"))
-for (let round = 0; round < ingestRepeat && ingestPublishers > 0; round++) {
+if (ingestPublishers > 0) {
   const sample2500 = sharedSample(30, 2500)
   const variants = servers.flatMap((name) =>
     name === "effect"
@@ -260,19 +260,21 @@ for (let round = 0; round < ingestRepeat && ingestPublishers > 0; round++) {
         ]
       : [{ name, label: name, effectFlags: [] }]
   )
-  for (const variant of rotate(variants, step++)) {
-    const server = await startServer(variant.name, { effectFlags: variant.effectFlags })
-    log(`ingest ${variant.label}: ${ingestPublishers} publishers`)
-    const publishers = Array.from({ length: ingestPublishers }, (_, i) =>
-      spawn("ffmpeg", ["-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", sample2500, "-c", "copy", "-f", "flv", `rtmp://127.0.0.1:${server.port}/live/in${i}`], { stdio: "ignore" })
-    )
-    try {
-      await sleep(5000)
-      const window = await holdWindow(server.pid, hold)
-      record({ kind: "ingest-many", server: variant.label, publishers: ingestPublishers, round, result: { cpu_pct: (100 * window.cpu) / window.seconds, rss_mib: window.rssMax, alive: publishers.filter((p) => p.exitCode === null).length } })
-    } finally {
-      publishers.forEach((p) => p.kill("SIGKILL"))
-      await server.stop()
+  for (let round = 0; round < ingestRepeat; round++) {
+    for (const variant of rotate(variants, step++)) {
+      const server = await startServer(variant.name, { effectFlags: variant.effectFlags })
+      log(`ingest ${variant.label}: ${ingestPublishers} publishers`)
+      const publishers = Array.from({ length: ingestPublishers }, (_, i) =>
+        spawn("ffmpeg", ["-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", sample2500, "-c", "copy", "-f", "flv", `rtmp://127.0.0.1:${server.port}/live/in${i}`], { stdio: "ignore" })
+      )
+      try {
+        await sleep(5000)
+        const window = await holdWindow(server.pid, hold)
+        record({ kind: "ingest-many", server: variant.label, publishers: ingestPublishers, round, result: { cpu_pct: (100 * window.cpu) / window.seconds, rss_mib: window.rssMax, alive: publishers.filter((p) => p.exitCode === null).length } })
+      } finally {
+        publishers.forEach((p) => p.kill("SIGKILL"))
+        await server.stop()
+      }
     }
   }
 }
