@@ -6,8 +6,8 @@
 // router and @effect/platform's HTTP server (~180 KB, with node:https and node:stream/promises) are chunks
 // of their own, read on the first request that needs them (in one file, V8 parsed them and Node loaded
 // their built-ins at start: forty starts each, alternating, main-thread CPU to "Listening" 350 → 320 ms,
-// wall-clock medians 372 → 344 and 364 → 348 ms);
-// the Redis client is left out of the bundle (it is imported from node_modules by clustered nodes only).
+// wall-clock medians 372 → 344 and 364 → 348 ms). The Redis client is left out of the bundle (it is
+// imported from node_modules by clustered nodes only).
 import { build } from "esbuild"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -62,7 +62,8 @@ await build({
     // scavenges, and 1,000 joining players grew the young generation to 32 MiB. Measured (README, issue 13):
     // 16 publishers 112–115 → 94–95 MiB RSS at the same CPU, 1,000 RTMP players 136–146 → 112–117 MiB for ~7 %
     // more CPU per byte; 1,000 HTTP-FLV or LL-HLS viewers pay 11–12 % more CPU.
-    // `node --max-semi-space-size=16 dist/server.mjs` restores V8's default.
+    // `node --max-semi-space-size=16 dist/server.mjs` restores V8's default. esbuild puts the banner on every
+    // chunk too, where the first line is only a comment to Node.
     js: `#!/usr/bin/env -S node ${nodeFlags}\nimport { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);`
   },
   logLevel: "warning"
