@@ -1,6 +1,6 @@
 /**
- * The program: parses the command line and serves until a signal. Bundled into `dist/server.mjs` (what
- * `npm start` and the `effect-rtmp` binary run); `dist/bin.js` starts that bundle when it is built.
+ * The program: parses the command line and serves until a signal. Bundled into `dist/server.cjs`, which
+ * `dist/server.mjs` runs (what `npm start`, the `effect-rtmp` binary and `dist/bin.js` start).
  */
 // Deep imports: the @effect/platform-node index also loads cluster, RPC and SQL support (~30 MiB RSS).
 import * as NodeContext from "@effect/platform-node/NodeContext"
