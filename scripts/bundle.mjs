@@ -35,8 +35,9 @@ const bundleFile = path.join(dist, "server.cjs")
 const launcherFile = path.join(dist, "server.mjs")
 /** The V8 flags the command runs with (the launcher's first line; bench/measure.mjs reads them from there). */
 const nodeFlags = "--max-semi-space-size=2"
-// The last builds' split chunks (this bundle is one file now).
+// What earlier builds left: split chunks and the ES-module bundle's map (the bundle is one CommonJS file now).
 fs.rmSync(path.join(dist, "chunks"), { recursive: true, force: true })
+fs.rmSync(path.join(dist, "server.mjs.map"), { force: true })
 
 await build({
   entryPoints: [path.join(dist, "cli", "run.js")],
