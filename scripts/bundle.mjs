@@ -84,12 +84,17 @@ fs.writeFileSync(
 // grew the young generation to 32 MiB. Measured (README, issue 13): 16 publishers 112–115 → 94–95 MiB RSS at the
 // same CPU, 1,000 RTMP players 136–146 → 112–117 MiB for ~7 % more CPU per byte; 1,000 HTTP-FLV or LL-HLS
 // viewers pay 11–12 % more CPU. \`node --max-semi-space-size=16 dist/server.mjs\` restores V8's default.
+import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import { runBundle } from "./cli/code-cache.js"
 
+const bundle = fileURLToPath(new URL("./server.cjs", import.meta.url))
 // With --enable-source-maps, the modules the bundle was made of, each with its map: Node 20 maps no vm.Script's stack.
 if (process.sourceMapsEnabled) await import("./cli/run.js")
-else runBundle(fileURLToPath(new URL("./server.cjs", import.meta.url)), { buildId: ${JSON.stringify(buildId)} })
+else if (!fs.existsSync(bundle)) {
+  console.error(\`effect-rtmp: \${bundle} is missing: the build did not finish (npm run build)\`)
+  process.exitCode = 1
+} else runBundle(bundle, { buildId: ${JSON.stringify(buildId)} })
 `
 )
 fs.chmodSync(launcherFile, 0o755)
