@@ -4,9 +4,10 @@
 // runs, and what `node dist/bin.js` starts), which runs it through a V8 code cache (src/cli/code-cache.ts).
 // Node then reads a few files instead of ~700 modules (start-up ~0.7 → ~0.3 s, idle RSS ~110 → ~70 MiB
 // on the 2-core machine), and with the cache V8 compiles none of the start-up's code again (a further
-// ~100 ms). Modules imported on demand (the HTTP router, @effect/platform's HTTP server, `ws`) are
-// initialised on first use, and the built-ins only they need are loaded then. The Redis client is left out
-// of the bundle (required from node_modules by clustered nodes only).
+// ~100 ms). Modules imported on demand (@effect/platform's Node HTTP server, `ws`) are initialised on first
+// use, and the built-ins only they need are loaded then; esbuild wraps such a module, and every ES module it
+// imports, in a lazy initialiser, which slows the code inside (src/http/server.ts: keep our own modules out
+// of what is imported on demand). The Redis client is left out of the bundle (clustered nodes require it).
 import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { build } from "esbuild"

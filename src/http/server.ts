@@ -31,7 +31,7 @@ import { HlsService } from "../hls/service.js"
 import { type FrontReply, type FrontRequest, makeFront, replyThrough } from "./front.js"
 import { describeListenFailure } from "../rtmp/listener.js"
 import { secureContextOptions, TlsCertificates } from "../transport/tls.js"
-import type { routes } from "./routes.js"
+import { routes } from "./routes.js"
 
 /** What the platform part (router, pages, API) needs from the server's context. */
 type RoutesContext = Effect.Effect.Context<typeof routes>
@@ -45,15 +45,17 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
   scoped: Effect.gen(function* () {
     const config = yield* ServerConfig
     const limits = yield* ConnectionLimits
-    // The @effect/platform router (pages, API, metrics) is loaded with the first request that needs it:
-    // it and the modules it pulls in are a third of the start-up time, and media requests never use it.
+    // @effect/platform's Node HTTP server (with the mime table and node:https) is loaded with the first request
+    // that needs the router (pages, API, metrics); media requests never do. The router itself is imported as
+    // usual: imported on demand, it made the bundle wrap every module it imports, the fan-out's included, in
+    // a lazy initialiser (esbuild's CommonJS output), which cost 3–12 % CPU per byte at 1,000 players.
     // The runtime, not just the context: the logger and log level come along.
     const runtime = yield* Effect.runtime<RoutesContext | ConnectionLimits>()
     let platform: Promise<(incoming: http.IncomingMessage, response: http.ServerResponse) => void> | undefined
     const loadPlatform = () =>
       Runtime.runPromise(runtime)(
         Effect.gen(function* () {
-          const [{ routes }, NodeHttpServer] = yield* Effect.promise(() => Promise.all([import("./routes.js"), import("@effect/platform-node/NodeHttpServer")]))
+          const NodeHttpServer = yield* Effect.promise(() => import("@effect/platform-node/NodeHttpServer"))
           // A defect in a handler answers 500 (the platform's doing) and is logged here at Error, not at Debug.
           const app = (yield* routes).pipe(Effect.tapDefect((defect) => Effect.logError("HTTP request failed with a defect", Cause.die(defect))))
           return yield* NodeHttpServer.makeHandler(app)
