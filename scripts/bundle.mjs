@@ -13,6 +13,7 @@ import { createHash } from "node:crypto"
 import { build } from "esbuild"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { cachePrefix } from "../dist/cli/code-cache.js"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const dist = path.join(root, "dist")
@@ -71,7 +72,9 @@ await build({
 // The cache's name carries the bundle's content hash: a rebuild with other contents never reads an old cache
 // (V8 checks only the source's length). The caches are written again below.
 const buildId = createHash("sha256").update(fs.readFileSync(bundleFile)).digest("hex").slice(0, 16)
-for (const name of fs.readdirSync(dist)) if (name.startsWith("server.cjs.") && (name.endsWith(".cache") || name.endsWith(".tmp"))) fs.rmSync(path.join(dist, name))
+for (const name of fs.readdirSync(dist)) {
+  if (name.startsWith(cachePrefix(bundleFile)) && (name.endsWith(".cache") || name.endsWith(".tmp"))) fs.rmSync(path.join(dist, name))
+}
 
 fs.writeFileSync(
   launcherFile,
@@ -112,7 +115,7 @@ const warm = (commands) =>
     )
     const deadline = Date.now() + 20_000
     const poll = setInterval(() => {
-      const written = fs.readdirSync(dist).filter((name) => name.startsWith(`server.cjs.${buildId}-`) && name.endsWith(".cache")).length
+      const written = fs.readdirSync(dist).filter((name) => name.startsWith(cachePrefix(bundleFile, buildId)) && name.endsWith(".cache")).length
       if (written >= commands.length || Date.now() > deadline || children.every((child) => child.exitCode !== null)) {
         clearInterval(poll)
         for (const child of children) child.kill("SIGTERM")

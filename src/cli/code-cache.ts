@@ -29,9 +29,13 @@ export interface CodeCacheOptions {
   readonly writeAfterMs?: number
 }
 
+/** How the names of `bundle`'s cache files begin: of every build's, or of one build's when `buildId` is given. */
+export const cachePrefix = (bundle: string, buildId?: string): string =>
+  `${path.basename(bundle)}.${buildId === undefined ? "" : `${buildId}-`}`
+
 /** The cache file for this build under this V8 (version, flags, CPU features). */
 export const cacheFile = (bundle: string, options: CodeCacheOptions): string =>
-  path.join(options.directory ?? path.dirname(bundle), `${path.basename(bundle)}.${options.buildId}-${v8.cachedDataVersionTag()}.cache`)
+  path.join(options.directory ?? path.dirname(bundle), `${cachePrefix(bundle, options.buildId)}${v8.cachedDataVersionTag()}.cache`)
 
 const readOrUndefined = (file: string): Buffer | undefined => {
   try {
@@ -41,14 +45,13 @@ const readOrUndefined = (file: string): Buffer | undefined => {
   }
 }
 
-/** Writes atomically (a concurrent start may write the same cache) and keeps the newest few of this bundle's caches. */
-const writeCache = (file: string, data: Buffer): void => {
+/** Writes atomically (a concurrent start may write the same cache) and keeps the newest few of the bundle's caches. */
+const writeCache = (file: string, data: Buffer, prefix: string): void => {
   try {
     const temporary = `${file}.${process.pid}.tmp`
     fs.writeFileSync(temporary, data)
     fs.renameSync(temporary, file)
     const directory = path.dirname(file)
-    const prefix = path.basename(file).replace(/\.[^.]+-[0-9]+\.cache$/, ".")
     const siblings = fs
       .readdirSync(directory)
       .filter((name) => name.startsWith(prefix) && name.endsWith(".cache"))
@@ -84,7 +87,7 @@ export const runBundle = (bundle: string, options: CodeCacheOptions): CodeCacheO
   cachedData = undefined
   const rejected = offered && script.cachedDataRejected === true
   if (!offered || rejected) {
-    setTimeout(() => writeCache(file, script.createCachedData()), options.writeAfterMs ?? WRITE_AFTER_MS).unref()
+    setTimeout(() => writeCache(file, script.createCachedData(), cachePrefix(bundle)), options.writeAfterMs ?? WRITE_AFTER_MS).unref()
   }
   const run = script.runInThisContext() as CommonJsWrapper
   const module = { exports: {} }
