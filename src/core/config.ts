@@ -29,11 +29,24 @@ export class ConfigError extends Data.TaggedError("ConfigError")<{
 }> {}
 
 /** The slow-viewer policy the settings give every output: RTMP players, HTTP/WS viewers, push relays. */
-export const viewerLimits = (config: ServerConfigShape): ViewerLimits => ({
-  softBytes: config.playerQueueSoftBytes,
-  hardBytes: config.playerQueueHardBytes,
-  maxLagMillis: Duration.toMillis(config.playerMaxLag)
-})
+const limitsOf = new WeakMap<ServerConfigShape, ViewerLimits>()
+
+/**
+ * The viewer limits of `config`: one object per configuration, shared by all its viewers (each reads it per
+ * frame; one object per viewer was one more cache line per viewer and frame).
+ */
+export const viewerLimits = (config: ServerConfigShape): ViewerLimits => {
+  let limits = limitsOf.get(config)
+  if (limits === undefined) {
+    limits = {
+      softBytes: config.playerQueueSoftBytes,
+      hardBytes: config.playerQueueHardBytes,
+      maxLagMillis: Duration.toMillis(config.playerMaxLag)
+    }
+    limitsOf.set(config, limits)
+  }
+  return limits
+}
 
 /** The command-line flag of a setting: `chunkSize` → `--chunk-size`. */
 export const flagOf = (setting: SettingName): string => `--${flagName(setting)}`

@@ -23,7 +23,7 @@ import { pollUntil } from "../core/periodic.js"
 import type { LiveStream } from "../media/stream.js"
 import { TrackFilter } from "../media/tracks.js"
 import { Viewer } from "../media/viewer.js"
-import { backlogOf, batchedWrite, endSocket, inBatch, mergeWrites, sendGathered } from "../transport/write-batch.js"
+import { backlogIn, endSocket, inBatch, mergeWrites, sendGathered, socketWrites, writeTo } from "../transport/write-batch.js"
 import { decodeSegments, streamOf } from "../http/paths.js"
 import { FlvSink, type FlvTransport } from "./sink.js"
 
@@ -127,9 +127,10 @@ export const serveHttpFlv = (request: FlvRequest, incoming: http.IncomingMessage
     const onClose = () => Deferred.unsafeDone(closed, Exit.void)
     socket.once("close", onClose)
     if (socket.destroyed) onClose()
+    const writes = socketWrites(socket)
     const transport: FlvTransport = {
-      write: (bytes) => batchedWrite(socket, bytes),
-      queuedBytes: () => backlogOf(socket, socket.writableLength),
+      write: (bytes) => writeTo(writes, bytes),
+      queuedBytes: () => backlogIn(writes),
       end: (_reason, graceful) => {
         if (graceful) endSocket(socket)
         else socket.destroy()
@@ -163,9 +164,10 @@ export const serveWsFlv = (request: FlvRequest, incoming: http.IncomingMessage, 
     // for every WebSocket viewer), batched and written to the TCP handle like every viewer's bytes, not
     // through `ws.send` (a frame header, a stream write and their garbage per viewer and tag: ~23 MB/s at 400
     // viewers). `ws` still reads the client's frames and answers its pings and close.
+    const writes = socketWrites(socket)
     const transport: FlvTransport = {
-      write: (bytes) => batchedWrite(socket, bytes),
-      queuedBytes: () => backlogOf(socket, socket.writableLength),
+      write: (bytes) => writeTo(writes, bytes),
+      queuedBytes: () => backlogIn(writes),
       end: (reason, graceful) => {
         if (graceful) {
           sendGathered(socket) // the close frame goes after the media

@@ -28,13 +28,13 @@ import { ServerHandshake } from "../protocol/handshake.js"
 import { ServerSession, type SessionRequest } from "../session/server-session.js"
 import type { AccessRequest } from "../core/auth.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"
-import { type LogIoError, openIoLog } from "../transport/log-io.js"
+import { type IoLog, type LogIoError, openIoLog } from "../transport/log-io.js"
 import { type SocketReads, streamedReads } from "../transport/socket-reads.js"
-import { backlogOf, batchedWrite, endSocket, inBatch, inBatchWith, mergeWrites } from "../transport/write-batch.js"
+import { backlogIn, endSocket, inBatch, inBatchWith, mergeWrites, ownWrites, type SocketWrites, writeTo } from "../transport/write-batch.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
 import { Viewer } from "../media/viewer.js"
 import { describePeer, LEGACY_PEER, type PeerCapabilities, readPeerCapabilities, serverCapabilities } from "./capabilities.js"
-import { RtmpPlaySink } from "./sinks.js"
+import { RtmpPlaySink, type RtmpTransport } from "./sinks.js"
 
 export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
   readonly reason: "PeerClosed" | "SocketError" | "SlowPlayer" | "Rejected" | "ShuttingDown" | "PingTimeout" | "PublisherIdle" | "TakenOver"
@@ -101,6 +101,28 @@ class Requests {
   })
 }
 
+/**
+ * How a player's frames reach the socket: an object of its own (not closures over the connection, which the
+ * fan-out would reach through a function and its context), so that per player and frame it reads the sink,
+ * this and the socket's writes — each a likely cache miss with a thousand players.
+ */
+class PlayerOutput implements RtmpTransport {
+  constructor(
+    private readonly writes: SocketWrites,
+    private readonly ioLog: IoLog,
+    readonly disconnect: (reason: string) => void
+  ) {}
+
+  write(bytes: Buffer): void {
+    this.ioLog.output(bytes)
+    writeTo(this.writes, bytes)
+  }
+
+  queuedBytes(): number {
+    return backlogIn(this.writes)
+  }
+}
+
 /** Serves one connection until it closes; never fails (errors are logged and end only this connection). */
 export const handleConnection = (connection: net.Socket | SocketReads, connectionId: string, protocol: "rtmp" | "rtmps" = "rtmp") => {
   const reads = "onBytes" in connection ? connection : streamedReads(connection)
@@ -143,9 +165,11 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       }
     }
     const fail = (error: ConnectionError) => end(Exit.fail(error))
+    // Every write to the socket is made here or by `endSocket` below.
+    const writes = ownWrites(socket)
     const write = (bytes: Buffer) => {
       ioLog.output(bytes)
-      batchedWrite(socket, bytes)
+      writeTo(writes, bytes)
     }
     yield* Scope.addFinalizer(
       scope,
@@ -315,7 +339,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
     }
 
     /** Bytes queued behind a slow reader (what a merge window holds is not: see write-batch). */
-    const queuedBytes = () => backlogOf(socket, socket.writableLength)
+    const queuedBytes = () => backlogIn(writes)
     yield* Scope.extend(scope)(connections.register({
       id: connectionId,
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
@@ -338,11 +362,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       }
     }))
 
-    const playerTransport = {
-      write,
-      queuedBytes,
-      disconnect: (reason: string) => fail(new ConnectionClosed({ reason: "SlowPlayer", message: reason }))
-    }
+    const playerTransport = new PlayerOutput(writes, ioLog, (reason) => fail(new ConnectionClosed({ reason: "SlowPlayer", message: reason })))
     const announcements = {
       status: (streamId: number, level: "status" | "error", code: string, description: string) =>
         session.sendStatus(streamId, level, code, description),

@@ -22,12 +22,22 @@ import { getSystemErrorName } from "node:util"
 interface WriteRequest {
   handle: TcpHandle
   oncomplete: (this: WriteRequest, status: number) => void
-  /** What libuv still reads from (a Buffer or the chunk list), kept alive until the write completes, and whose socket it is. */
+  /** What libuv still reads from (a Buffer or the chunk list), kept alive until the write completes, and whose writes they are. */
   keep: unknown
-  socket: DirectSocket | undefined
+  target: DirectTarget | undefined
 }
 
-interface TcpHandle {
+/**
+ * Whose direct writes these are: the socket (destroyed when a write fails) and the count of its writes libuv
+ * still holds, kept here rather than on the socket so that the fan-out can know a player's backlog without
+ * reading the socket (a large object; read per player and frame, it was a cache miss each time).
+ */
+export interface DirectTarget {
+  readonly socket: net.Socket
+  inFlight: number
+}
+
+export interface TcpHandle {
   writev(request: WriteRequest, chunks: Array<Uint8Array>, allBuffers: boolean): number
   writeBuffer(request: WriteRequest, bytes: Uint8Array): number
   /** Bytes libuv has been given but the kernel has not taken yet. */
@@ -61,8 +71,7 @@ const bindings = ((): { readonly stream: StreamWrapBinding; readonly tcp: TcpWra
 /** Whether this Node offers direct writes at all (a test checks it, so that a Node upgrade cannot silently lose them). */
 export const directWritesAvailable = bindings !== undefined
 
-const inFlight = Symbol("effect-rtmp/directWritesInFlight")
-type DirectSocket = net.Socket & { _handle?: unknown; [inFlight]?: number }
+type DirectSocket = net.Socket & { _handle?: unknown }
 
 /**
  * The socket's TCP handle when a direct write may be made now: a plain TCP socket, connected, not ended, its
@@ -77,12 +86,12 @@ export const directHandle = (socket: net.Socket): TcpHandle | undefined => {
 }
 
 function completed(this: WriteRequest, status: number): void {
-  const socket = this.socket
+  const target = this.target
   this.keep = undefined
-  this.socket = undefined
-  if (socket === undefined) return
-  socket[inFlight] = (socket[inFlight] ?? 1) - 1
-  if (status < 0 && !socket.destroyed) socket.destroy(writeError(status))
+  this.target = undefined
+  if (target === undefined) return
+  target.inFlight--
+  if (status < 0 && !target.socket.destroyed) target.socket.destroy(writeError(status))
 }
 
 const writeError = (status: number): Error => {
@@ -101,10 +110,11 @@ const NOTHING = new Uint8Array(0)
 const lists: Array<Array<Uint8Array> | undefined> = []
 
 /**
- * Writes the first `count` of `chunks` (in order) to `socket` through `handle` (from `directHandle`); the
- * caller may reuse `chunks` at once. A failed write destroys the socket with the error, as `socket.write` would.
+ * Writes the first `count` of `chunks` (in order) to `target`'s socket through `handle` (from `directHandle`);
+ * the caller may reuse `chunks` at once. A failed write destroys the socket with the error, as `socket.write`
+ * would; so does a write to a handle closed meanwhile (libuv refuses it).
  */
-export const writeDirect = (socket: net.Socket, handle: TcpHandle, chunks: ReadonlyArray<Uint8Array | undefined>, count: number): void => {
+export const writeDirect = (target: DirectTarget, handle: TcpHandle, chunks: ReadonlyArray<Uint8Array | undefined>, count: number): void => {
   const binding = (bindings as { readonly stream: StreamWrapBinding }).stream
   let request = spare
   spare = undefined
@@ -112,7 +122,7 @@ export const writeDirect = (socket: net.Socket, handle: TcpHandle, chunks: Reado
     request = new binding.WriteWrap()
     request.oncomplete = completed
     request.keep = undefined
-    request.socket = undefined
+    request.target = undefined
   }
   request.handle = handle
   let status: number
@@ -126,7 +136,7 @@ export const writeDirect = (socket: net.Socket, handle: TcpHandle, chunks: Reado
     status = handle.writev(request, list, true)
   }
   if (status !== 0) {
-    socket.destroy(writeError(status))
+    if (!target.socket.destroyed) target.socket.destroy(writeError(status))
     return
   }
   if (binding.streamBaseState[binding.kLastWriteWasAsync] === 0) {
@@ -139,14 +149,13 @@ export const writeDirect = (socket: net.Socket, handle: TcpHandle, chunks: Reado
   }
   // libuv reads from these until the write completes.
   request.keep = list ?? chunks[0]
-  request.socket = socket as DirectSocket
-  ;(socket as DirectSocket)[inFlight] = ((socket as DirectSocket)[inFlight] ?? 0) + 1
+  request.target = target
+  target.inFlight++
 }
 
-/** Bytes of direct writes the kernel has not taken yet (a slow reader's backlog, beside `writableLength`). */
-export const directBacklog = (socket: net.Socket): number => {
-  const direct = socket as DirectSocket
-  if ((direct[inFlight] ?? 0) === 0) return 0
-  const handle = direct._handle as Partial<TcpHandle> | null | undefined
+/** Bytes of `target`'s direct writes the kernel has not taken yet (a slow reader's backlog, beside `writableLength`). */
+export const directBacklog = (target: DirectTarget): number => {
+  if (target.inFlight === 0) return 0
+  const handle = (target.socket as DirectSocket)._handle as Partial<TcpHandle> | null | undefined
   return handle?.writeQueueSize ?? 0
 }

@@ -11,9 +11,13 @@
  * A plain TCP socket without a merge window skips corking: a batch's writes to it are gathered here and
  * handed to its handle as one write at the batch's end (see direct-writes), not through its Writable.
  * Such a socket is ended through `endSocket`, which sends what the batch gathered first.
+ *
+ * A socket whose every write goes through here (`ownWrites`: an RTMP connection's) has its handle remembered
+ * once its Writable is empty, and from then on all its writes, in a batch or not, go to the handle: the
+ * fan-out then reaches a player's socket object only to end it, where it read it per player and frame.
  */
 import type * as net from "node:net"
-import { directBacklog, directHandle, writeDirect } from "./direct-writes.js"
+import { type DirectTarget, directBacklog, directHandle, type TcpHandle, writeDirect } from "./direct-writes.js"
 
 let depth = 0
 const corked: Array<net.Socket> = []
@@ -23,7 +27,7 @@ const corked: Array<net.Socket> = []
  * whatever order each socket first needed them, they gave sockets many shapes and made those lookups
  * megamorphic. (Kept on the socket, not in a WeakMap: its ephemeron lookups showed in the fan-out profile.)
  */
-class SocketWrites {
+export class SocketWrites implements DirectTarget {
   /** Which batch last corked the socket. */
   corkedIn = -1
   /** The socket's merge window in milliseconds, and whether it is corked waiting for that window to end. */
@@ -32,22 +36,61 @@ class SocketWrites {
   /** Bytes written to the socket since its window opened: held on purpose, not queued behind a slow reader. */
   held = 0
   /**
-   * What the current batch wrote to the socket, for one direct write at its end. The array only grows:
-   * emptying it would free its storage.
+   * What the current batch wrote to the socket, for one direct write at its end: the first four writes in
+   * fields of this object, the rest (rare: a join burst) in `more`. An array of its own would be two more
+   * objects the fan-out reaches per player and frame (the array and its storage); each was a cache miss.
    */
-  readonly gathered: Array<Uint8Array | undefined> = []
+  first: Uint8Array | undefined = undefined
+  second: Uint8Array | undefined = undefined
+  third: Uint8Array | undefined = undefined
+  fourth: Uint8Array | undefined = undefined
+  /** The fifth write on; the array only grows (emptying it would free its storage). */
+  more: Array<Uint8Array | undefined> | undefined = undefined
   gatheredCount = 0
   gatheredBytes = 0
+  /** Direct writes libuv still holds (a slow reader's). */
+  inFlight = 0
+  /** Every write to the socket goes through this module (`ownWrites`), none through `socket.write` elsewhere. */
+  owned = false
+  /**
+   * An owned socket's TCP handle, remembered when its Writable was empty: every write since went to the
+   * handle, so the Writable is still empty and the checks of `directHandle` need not be made again.
+   */
+  handle: TcpHandle | undefined = undefined
+
+  constructor(readonly socket: net.Socket) {}
 }
 const writesKey = Symbol("effect-rtmp/socketWrites")
 type Marked = net.Socket & { [writesKey]?: SocketWrites }
-const writesOf = (socket: net.Socket): SocketWrites => (socket as Marked)[writesKey] ?? ((socket as Marked)[writesKey] = new SocketWrites())
+const writesOf = (socket: net.Socket): SocketWrites => (socket as Marked)[writesKey] ?? ((socket as Marked)[writesKey] = new SocketWrites(socket))
+
+/** What batching knows of `socket`, for `writeTo` and `backlogIn`: looked up once, not per write. */
+export const socketWrites = (socket: net.Socket): SocketWrites => writesOf(socket)
+
+/**
+ * Declares that from now on every write to `socket` goes through `writeTo` / `batchedWrite` and `endSocket`
+ * (not `socket.write`, `cork` or `end`, by anyone): its handle can then be remembered (see `SocketWrites.handle`).
+ * Returns what the hot path passes to `writeTo` and `backlogIn`, so that it never looks the socket up.
+ */
+export const ownWrites = (socket: net.Socket): SocketWrites => {
+  const writes = writesOf(socket)
+  writes.owned = true
+  return writes
+}
+
+/** The handle a direct write to the socket may use now, if any (remembered for an owned socket). */
+const handleFor = (writes: SocketWrites): TcpHandle | undefined => {
+  if (writes.handle !== undefined) return writes.handle
+  const handle = directHandle(writes.socket)
+  if (writes.owned) writes.handle = handle
+  return handle
+}
 let batch = 0
 /**
  * The sockets whose writes the current batch gathered: the first `gatheredSockets` entries. The array only
  * grows (to the most players one read reached), as emptying it would free its storage every batch.
  */
-const gatheredIn: Array<net.Socket | undefined> = []
+const gatheredIn: Array<SocketWrites | undefined> = []
 let gatheredSockets = 0
 
 /** The sockets waiting for one window length to end, and the timer that ends it. */
@@ -89,6 +132,7 @@ const mergeGroup = (window: number): MergeGroup => {
 export const mergeWrites = (socket: net.Socket, millis: number): void => {
   const writes = writesOf(socket)
   writes.mergeWindow = millis > 0 ? millis : undefined
+  if (writes.mergeWindow !== undefined) writes.handle = undefined // a window corks the socket's Writable
   if (!writes.merging) writes.held = 0 // an open window resets it when it ends
 }
 
@@ -105,20 +149,37 @@ const corkWith = (socket: net.Socket, writes: SocketWrites, length: number): voi
  * Writes `bytes`: inside a batch, gathered for one direct write at its end (a plain TCP socket without a
  * merge window), or corked until the batch ends; outside a batch, at once.
  */
-export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => {
-  const writes = writesOf(socket)
-  if (depth > 0 && writes.mergeWindow === undefined) {
-    const count = writes.gatheredCount
-    if (count > 0 || directHandle(socket) !== undefined) {
-      writes.gathered[count] = bytes
-      writes.gatheredCount = count + 1
-      writes.gatheredBytes += bytes.length // zeroed when sent
-      if (count === 0) gatheredIn[gatheredSockets++] = socket
+export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => writeTo(writesOf(socket), bytes)
+
+/** Outside a batch, an owned socket's write with a remembered handle: one chunk, sent at once. */
+const single: Array<Uint8Array | undefined> = [undefined]
+
+/** `batchedWrite` to the socket of `writes` (from `ownWrites`). */
+export const writeTo = (writes: SocketWrites, bytes: Uint8Array): void => {
+  if (writes.mergeWindow === undefined) {
+    if (depth > 0) {
+      const count = writes.gatheredCount
+      if (count > 0 || handleFor(writes) !== undefined) {
+        if (count === 0) writes.first = bytes
+        else if (count === 1) writes.second = bytes
+        else if (count === 2) writes.third = bytes
+        else if (count === 3) writes.fourth = bytes
+        else (writes.more ??= [])[count - 4] = bytes
+        writes.gatheredCount = count + 1
+        writes.gatheredBytes += bytes.length // zeroed when sent
+        if (count === 0) gatheredIn[gatheredSockets++] = writes
+        return
+      }
+    } else if (writes.handle !== undefined) {
+      // Through the Writable, it could be queued there and overtaken by the next direct write.
+      single[0] = bytes
+      writeDirect(writes, writes.handle, single, 1)
+      single[0] = undefined
       return
     }
   }
-  corkWith(socket, writes, bytes.length)
-  socket.write(bytes)
+  corkWith(writes.socket, writes, bytes.length)
+  writes.socket.write(bytes)
 }
 
 /**
@@ -127,13 +188,32 @@ export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => {
  */
 export const sendGathered = (socket: net.Socket): void => {
   const writes = (socket as Marked)[writesKey]
-  if (writes === undefined || writes.gatheredCount === 0) return
+  if (writes !== undefined) sendGatheredOf(writes)
+}
+
+/** What one socket's gathered writes are handed over in: shared, as they are sent one socket at a time. */
+const chunks: Array<Uint8Array | undefined> = []
+
+const sendGatheredOf = (writes: SocketWrites): void => {
+  if (writes.gatheredCount === 0) return
   const count = writes.gatheredCount
-  const chunks = writes.gathered
+  const socket = writes.socket
+  chunks[0] = writes.first
+  chunks[1] = writes.second
+  chunks[2] = writes.third
+  chunks[3] = writes.fourth
+  writes.first = writes.second = writes.third = writes.fourth = undefined
+  const more = writes.more
+  if (more !== undefined) {
+    for (let i = 4; i < count; i++) {
+      chunks[i] = more[i - 4]
+      more[i - 4] = undefined
+    }
+  }
   writes.gatheredCount = 0
   writes.gatheredBytes = 0
-  const handle = directHandle(socket)
-  if (handle !== undefined) writeDirect(socket, handle, chunks, count)
+  const handle = handleFor(writes)
+  if (handle !== undefined) writeDirect(writes, handle, chunks, count)
   else if (!socket.destroyed && !socket.writableEnded) {
     // Something was written through the socket meanwhile (it now holds a queue): these follow it there.
     for (let i = 0; i < count; i++) socket.write(chunks[i] as Uint8Array)
@@ -145,6 +225,12 @@ export const sendGathered = (socket: net.Socket): void => {
 /** Ends `socket` gracefully after what the current batch gathered for it (use instead of `socket.end()`). */
 export const endSocket = (socket: net.Socket, data?: string): void => {
   sendGathered(socket)
+  const writes = (socket as Marked)[writesKey]
+  if (writes !== undefined) {
+    // What follows (the end, and any write after it) goes through the Writable, which reports it.
+    writes.owned = false
+    writes.handle = undefined
+  }
   if (data === undefined) socket.end()
   else socket.end(data)
 }
@@ -156,8 +242,12 @@ export const endSocket = (socket: net.Socket, data?: string): void => {
  */
 export const backlogOf = (socket: net.Socket, queued: number): number => {
   const writes = (socket as Marked)[writesKey]
-  return writes === undefined ? queued + directBacklog(socket) : Math.max(0, queued + writes.gatheredBytes + directBacklog(socket) - writes.held)
+  return writes === undefined ? queued : Math.max(0, queued + writes.gatheredBytes + directBacklog(writes) - writes.held)
 }
+
+/** `backlogOf` the socket of `writes` and its `writableLength` — which is 0 while its handle is remembered, unread then. */
+export const backlogIn = (writes: SocketWrites): number =>
+  Math.max(0, (writes.handle === undefined ? writes.socket.writableLength : 0) + writes.gatheredBytes + directBacklog(writes) - writes.held)
 
 /** Keeps `socket` corked until its merge window ends. */
 const hold = (socket: net.Socket, writes: SocketWrites, window: number): void => {
@@ -196,7 +286,7 @@ const sendAllGathered = (): void => {
   const count = gatheredSockets
   gatheredSockets = 0
   for (let i = 0; i < count; i++) {
-    sendGathered(gatheredIn[i] as net.Socket)
+    sendGatheredOf(gatheredIn[i] as SocketWrites)
     gatheredIn[i] = undefined
   }
 }
