@@ -23,13 +23,32 @@ import { pollUntil } from "../core/periodic.js"
 import type { LiveStream } from "../media/stream.js"
 import { TrackFilter } from "../media/tracks.js"
 import { Viewer } from "../media/viewer.js"
-import { backlogIn, endSocket, inBatch, mergeWrites, sendGathered, socketWrites, writeTo } from "../transport/write-batch.js"
+import { backlogIn, endSocket, inBatch, mergeWrites, sendGathered, type SocketWrites, socketWrites, writeTo } from "../transport/write-batch.js"
 import { decodeSegments, streamOf } from "../http/paths.js"
 import { FlvSink, type FlvTransport } from "./sink.js"
 
 /** `/APP/STREAM.flv` → app and name; the app may have several segments (`/live/sub/cam.flv`). */
 export const parseFlvPath = (pathname: string): { readonly app: string; readonly name: string } | undefined =>
   pathname.endsWith(".flv") ? streamOf(decodeSegments(pathname.slice(1, -4).split("/"))) : undefined
+
+/**
+ * How a viewer's bytes reach its socket: an object of its own (not closures, which the fan-out would reach
+ * through a function and its context: a cache miss each per viewer and frame with many viewers).
+ */
+class ViewerOutput implements FlvTransport {
+  constructor(
+    private readonly writes: SocketWrites,
+    readonly end: (reason: string, graceful: boolean) => void
+  ) {}
+
+  write(bytes: Buffer): void {
+    writeTo(this.writes, bytes)
+  }
+
+  queuedBytes(): number {
+    return backlogIn(this.writes)
+  }
+}
 
 export interface FlvRequest {
   readonly app: string
@@ -127,15 +146,10 @@ export const serveHttpFlv = (request: FlvRequest, incoming: http.IncomingMessage
     const onClose = () => Deferred.unsafeDone(closed, Exit.void)
     socket.once("close", onClose)
     if (socket.destroyed) onClose()
-    const writes = socketWrites(socket)
-    const transport: FlvTransport = {
-      write: (bytes) => writeTo(writes, bytes),
-      queuedBytes: () => backlogIn(writes),
-      end: (_reason, graceful) => {
-        if (graceful) endSocket(socket)
-        else socket.destroy()
-      }
-    }
+    const transport = new ViewerOutput(socketWrites(socket), (_reason, graceful) => {
+      if (graceful) endSocket(socket)
+      else socket.destroy()
+    })
     const head =
       "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache, no-store\r\n" +
       `Access-Control-Allow-Origin: ${config.httpCors}\r\nConnection: close\r\n\r\n`
@@ -164,17 +178,12 @@ export const serveWsFlv = (request: FlvRequest, incoming: http.IncomingMessage, 
     // for every WebSocket viewer), batched and written to the TCP handle like every viewer's bytes, not
     // through `ws.send` (a frame header, a stream write and their garbage per viewer and tag: ~23 MB/s at 400
     // viewers). `ws` still reads the client's frames and answers its pings and close.
-    const writes = socketWrites(socket)
-    const transport: FlvTransport = {
-      write: (bytes) => writeTo(writes, bytes),
-      queuedBytes: () => backlogIn(writes),
-      end: (reason, graceful) => {
-        if (graceful) {
-          sendGathered(socket) // the close frame goes after the media
-          ws.close(1000, reason.slice(0, 100))
-        } else ws.terminate()
-      }
-    }
+    const transport = new ViewerOutput(socketWrites(socket), (reason, graceful) => {
+      if (graceful) {
+        sendGathered(socket) // the close frame goes after the media
+        ws.close(1000, reason.slice(0, 100))
+      } else ws.terminate()
+    })
     yield* serveViewer(
       request,
       "ws-flv",
