@@ -23,7 +23,7 @@ import { pollUntil } from "../core/periodic.js"
 import type { LiveStream } from "../media/stream.js"
 import { TrackFilter } from "../media/tracks.js"
 import { Viewer } from "../media/viewer.js"
-import { backlogIn, endSocket, inBatch, mergeWrites, sendGathered, type SocketWrites, socketWrites, writeTo } from "../transport/write-batch.js"
+import { BatchedOutput, endSocket, inBatch, mergeWrites, sendGathered, type SocketWrites, socketWrites } from "../transport/write-batch.js"
 import { decodeSegments, streamOf } from "../http/paths.js"
 import { FlvSink, type FlvTransport } from "./sink.js"
 
@@ -31,22 +31,13 @@ import { FlvSink, type FlvTransport } from "./sink.js"
 export const parseFlvPath = (pathname: string): { readonly app: string; readonly name: string } | undefined =>
   pathname.endsWith(".flv") ? streamOf(decodeSegments(pathname.slice(1, -4).split("/"))) : undefined
 
-/**
- * How a viewer's bytes reach its socket: an object of its own (not closures, which the fan-out would reach
- * through a function and its context: a cache miss each per viewer and frame with many viewers).
- */
-class ViewerOutput implements FlvTransport {
+/** An HTTP-FLV or WS-FLV viewer's output: batched writes to its socket, and how it ends. */
+class ViewerOutput extends BatchedOutput implements FlvTransport {
   constructor(
-    private readonly writes: SocketWrites,
+    writes: SocketWrites,
     readonly end: (reason: string, graceful: boolean) => void
-  ) {}
-
-  write(bytes: Buffer): void {
-    writeTo(this.writes, bytes)
-  }
-
-  queuedBytes(): number {
-    return backlogIn(this.writes)
+  ) {
+    super(writes)
   }
 }
 

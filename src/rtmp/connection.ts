@@ -30,7 +30,7 @@ import type { AccessRequest } from "../core/auth.js"
 import { ServerConfig, viewerLimits } from "../core/config.js"
 import { type IoLog, type LogIoError, openIoLog } from "../transport/log-io.js"
 import { type SocketReads, streamedReads } from "../transport/socket-reads.js"
-import { backlogIn, endSocket, inBatch, inBatchWith, mergeWrites, ownWrites, type SocketWrites, writeTo } from "../transport/write-batch.js"
+import { BatchedOutput, endSocket, inBatch, inBatchWith, mergeWrites, ownWrites, type SocketWrites } from "../transport/write-batch.js"
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
 import { Viewer } from "../media/viewer.js"
 import { describePeer, LEGACY_PEER, type PeerCapabilities, readPeerCapabilities, serverCapabilities } from "./capabilities.js"
@@ -101,25 +101,20 @@ class Requests {
   })
 }
 
-/**
- * How a player's frames reach the socket: an object of its own (not closures over the connection, which the
- * fan-out would reach through a function and its context), so that per player and frame it reads the sink,
- * this and the socket's writes — each a likely cache miss with a thousand players.
- */
-class PlayerOutput implements RtmpTransport {
+/** The connection's output, for its session and its players: every write logged (`--log-io`) and batched. */
+class ConnectionOutput extends BatchedOutput implements RtmpTransport {
   constructor(
-    private readonly writes: SocketWrites,
+    writes: SocketWrites,
     private readonly ioLog: IoLog,
+    /** Ends the connection for a player too slow for its stream. */
     readonly disconnect: (reason: string) => void
-  ) {}
-
-  write(bytes: Buffer): void {
-    this.ioLog.output(bytes)
-    writeTo(this.writes, bytes)
+  ) {
+    super(writes)
   }
 
-  queuedBytes(): number {
-    return backlogIn(this.writes)
+  override write(bytes: Uint8Array): void {
+    this.ioLog.output(bytes)
+    super.write(bytes)
   }
 }
 
@@ -165,12 +160,6 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       }
     }
     const fail = (error: ConnectionError) => end(Exit.fail(error))
-    // Every write to the socket is made here or by `endSocket` below.
-    const writes = ownWrites(socket)
-    const write = (bytes: Buffer) => {
-      ioLog.output(bytes)
-      writeTo(writes, bytes)
-    }
     yield* Scope.addFinalizer(
       scope,
       Effect.sync(() => {
@@ -184,6 +173,9 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
     )
     // After the finalizer above: a log that cannot be opened still closes the socket.
     const ioLog = yield* openIoLog(config.logIoDir, connectionId).pipe(Scope.extend(scope))
+    // Every write to the socket is made through this or by `endSocket` (the finalizer above).
+    const output = new ConnectionOutput(ownWrites(socket), ioLog, (reason) => fail(new ConnectionClosed({ reason: "SlowPlayer", message: reason })))
+    const write = (bytes: Buffer) => output.write(bytes)
 
     /** Protocol errors are thrown by the sans-IO code; here they become this connection's failure. */
     const feed = (bytes: Buffer) => {
@@ -339,7 +331,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
     }
 
     /** Bytes queued behind a slow reader (what a merge window holds is not: see write-batch). */
-    const queuedBytes = () => backlogIn(writes)
+    const queuedBytes = () => output.queuedBytes()
     yield* Scope.extend(scope)(connections.register({
       id: connectionId,
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
@@ -362,7 +354,6 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       }
     }))
 
-    const playerTransport = new PlayerOutput(writes, ioLog, (reason) => fail(new ConnectionClosed({ reason: "SlowPlayer", message: reason })))
     const announcements = {
       status: (streamId: number, level: "status" | "error", code: string, description: string) =>
         session.sendStatus(streamId, level, code, description),
@@ -479,7 +470,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
           }
           yield* stopPlaying(streamId)
           yield* stopPublishing(streamId)
-          const viewer = new Viewer(new RtmpPlaySink(streamId, config.chunkSize, playerTransport, announcements), limits, now)
+          const viewer = new Viewer(new RtmpPlaySink(streamId, config.chunkSize, output, announcements), limits, now)
           viewer.filter = peer.filter // only the tracks and codecs this player declared it can take
           const scope = yield* Scope.make()
           const joined = yield* access.play(accessRequest(app, name, request.query), viewer).pipe(Scope.extend(scope), Effect.either)

@@ -62,10 +62,9 @@ export class SocketWrites implements DirectTarget {
 }
 const writesKey = Symbol("effect-rtmp/socketWrites")
 type Marked = net.Socket & { [writesKey]?: SocketWrites }
-const writesOf = (socket: net.Socket): SocketWrites => (socket as Marked)[writesKey] ?? ((socket as Marked)[writesKey] = new SocketWrites(socket))
-
 /** What batching knows of `socket`, for `writeTo` and `backlogIn`: looked up once, not per write. */
-export const socketWrites = (socket: net.Socket): SocketWrites => writesOf(socket)
+export const socketWrites = (socket: net.Socket): SocketWrites =>
+  (socket as Marked)[writesKey] ?? ((socket as Marked)[writesKey] = new SocketWrites(socket))
 
 /**
  * Declares that from now on every write to `socket` goes through `writeTo` / `batchedWrite` and `endSocket`
@@ -73,7 +72,7 @@ export const socketWrites = (socket: net.Socket): SocketWrites => writesOf(socke
  * Returns what the hot path passes to `writeTo` and `backlogIn`, so that it never looks the socket up.
  */
 export const ownWrites = (socket: net.Socket): SocketWrites => {
-  const writes = writesOf(socket)
+  const writes = socketWrites(socket)
   writes.owned = true
   return writes
 }
@@ -113,7 +112,7 @@ const mergeGroup = (window: number): MergeGroup => {
       group.sockets = []
       for (let i = 0; i < sockets.length; i++) {
         const socket = sockets[i] as net.Socket
-        const writes = writesOf(socket)
+        const writes = socketWrites(socket)
         writes.merging = false
         writes.held = 0
         socket.uncork()
@@ -130,7 +129,7 @@ const mergeGroup = (window: number): MergeGroup => {
  * join a window that is open.
  */
 export const mergeWrites = (socket: net.Socket, millis: number): void => {
-  const writes = writesOf(socket)
+  const writes = socketWrites(socket)
   writes.mergeWindow = millis > 0 ? millis : undefined
   if (writes.mergeWindow !== undefined) writes.handle = undefined // a window corks the socket's Writable
   if (!writes.merging) writes.held = 0 // an open window resets it when it ends
@@ -149,7 +148,7 @@ const corkWith = (socket: net.Socket, writes: SocketWrites, length: number): voi
  * Writes `bytes`: inside a batch, gathered for one direct write at its end (a plain TCP socket without a
  * merge window), or corked until the batch ends; outside a batch, at once.
  */
-export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => writeTo(writesOf(socket), bytes)
+export const batchedWrite = (socket: net.Socket, bytes: Uint8Array): void => writeTo(socketWrites(socket), bytes)
 
 /** Outside a batch, an owned socket's write with a remembered handle: one chunk, sent at once. */
 const single: Array<Uint8Array | undefined> = [undefined]
@@ -224,9 +223,9 @@ const sendGatheredOf = (writes: SocketWrites): void => {
 
 /** Ends `socket` gracefully after what the current batch gathered for it (use instead of `socket.end()`). */
 export const endSocket = (socket: net.Socket, data?: string): void => {
-  sendGathered(socket)
   const writes = (socket as Marked)[writesKey]
   if (writes !== undefined) {
+    sendGatheredOf(writes)
     // What follows (the end, and any write after it) goes through the Writable, which reports it.
     writes.owned = false
     writes.handle = undefined
@@ -242,12 +241,32 @@ export const endSocket = (socket: net.Socket, data?: string): void => {
  */
 export const backlogOf = (socket: net.Socket, queued: number): number => {
   const writes = (socket as Marked)[writesKey]
-  return writes === undefined ? queued : Math.max(0, queued + writes.gatheredBytes + directBacklog(writes) - writes.held)
+  return writes === undefined ? queued : backlogBeside(writes, queued)
 }
 
 /** `backlogOf` the socket of `writes` and its `writableLength` — which is 0 while its handle is remembered, unread then. */
-export const backlogIn = (writes: SocketWrites): number =>
-  Math.max(0, (writes.handle === undefined ? writes.socket.writableLength : 0) + writes.gatheredBytes + directBacklog(writes) - writes.held)
+export const backlogIn = (writes: SocketWrites): number => backlogBeside(writes, writes.handle === undefined ? writes.socket.writableLength : 0)
+
+const backlogBeside = (writes: SocketWrites, queued: number): number =>
+  Math.max(0, queued + writes.gatheredBytes + directBacklog(writes) - writes.held)
+
+/**
+ * An output's way to its socket through write batching (an RTMP player's, an HTTP-FLV or WS-FLV viewer's):
+ * an object of its own, not closures, which the fan-out would reach through a function and its context —
+ * with many viewers, each a cache miss per viewer and frame.
+ */
+export class BatchedOutput {
+  constructor(protected readonly writes: SocketWrites) {}
+
+  write(bytes: Uint8Array): void {
+    writeTo(this.writes, bytes)
+  }
+
+  /** Bytes behind a slow reader (see `backlogOf`). */
+  queuedBytes(): number {
+    return backlogIn(this.writes)
+  }
+}
 
 /** Keeps `socket` corked until its merge window ends. */
 const hold = (socket: net.Socket, writes: SocketWrites, window: number): void => {
@@ -294,7 +313,7 @@ const sendAllGathered = (): void => {
 const flushCorked = (): void => {
   for (let i = 0; i < corked.length; i++) {
     const socket = corked[i] as net.Socket
-    const writes = writesOf(socket)
+    const writes = socketWrites(socket)
     const window = writes.mergeWindow
     if (window === undefined) socket.uncork()
     else hold(socket, writes, window)
