@@ -13,7 +13,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { amfObject } from "../../src/protocol/amf0.js"
 import { CHROMIUM, launchChromium, playbackOf } from "../support/browser.js"
-import { publishAs } from "../support/client.js"
+import { paceFrames, publishAs } from "../support/client.js"
 import { encodeFixture, opusHeadFromDops, toTags } from "../support/ertmp-fixtures.js"
 import { readFragmentedMp4 } from "../support/mp4-reader.js"
 import { waitUntil } from "../support/poll.js"
@@ -44,16 +44,14 @@ describe.runIf(CHROMIUM !== undefined)("Enhanced RTMP codecs → LL-HLS", () => 
       // onMetaData with the FourCC as videocodecid (E-RTMP), then SequenceStart, then the samples in real time, looped.
       client.session.sendMetadata(streamId, amfObject({ width: 320, height: 240, framerate: 25, videocodecid: av01.readUInt32BE(0) }))
       client.session.sendMedia(streamId, 9, 0, Buffer.concat([Buffer.of(0x90), av01, track.config]))
-      let n = 0
       const frameMs = (track.samples[0]?.duration ?? 512) * (1000 / track.timescale)
-      const timer = setInterval(() => {
+      const stop = paceFrames(frameMs, (n) => {
         const sample = track.samples[n % track.samples.length]
         if (sample === undefined) return
         const header = sample.sync ? 0x91 : 0xa1 // ExHeader | key/inter frame | CodedFrames
         client.session.sendMedia(streamId, 9, Math.round(n * frameMs), Buffer.concat([Buffer.of(header), av01, sample.data]))
-        n++
-      }, frameMs)
-      yield* Effect.addFinalizer(() => Effect.sync(() => (clearInterval(timer), client.close())))
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => (stop(), client.close())))
 
       const base = `${server.base}/live/av1`
       yield* Effect.promise(() => waitUntil("the first LL-HLS segment", async () => (await fetch(`${base}.m3u8`)).status === 200, 20_000, 200))
@@ -102,15 +100,13 @@ describe.runIf(CHROMIUM !== undefined)("Enhanced RTMP codecs → LL-HLS", () => 
       const server = yield* startHttpServer()
       const { client, streamId } = yield* Effect.promise(() => publishAs(server.rtmpPort, "opus"))
       client.session.sendMedia(streamId, 8, 0, Buffer.concat([Buffer.of(0x90), opus, head])) // ExHeader audio, SequenceStart
-      let n = 0
       const frameMs = (track.samples[0]?.duration ?? 960) * (1000 / track.timescale)
-      const timer = setInterval(() => {
+      const stop = paceFrames(frameMs, (n) => {
         const sample = track.samples[n % track.samples.length]
         if (sample === undefined) return
         client.session.sendMedia(streamId, 8, Math.round(n * frameMs), Buffer.concat([Buffer.of(0x91), opus, sample.data])) // CodedFrames
-        n++
-      }, frameMs)
-      yield* Effect.addFinalizer(() => Effect.sync(() => (clearInterval(timer), client.close())))
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => (stop(), client.close())))
       const base = `${server.base}/live/opus`
       yield* Effect.promise(() => waitUntil("the first LL-HLS segment", async () => (await fetch(`${base}.m3u8`)).status === 200, 20_000, 200))
       expect(yield* Effect.promise(async () => (await fetch(`${base}.m3u8`)).text())).toContain('CODECS="opus"')

@@ -155,6 +155,24 @@ export const playAs = async (port: number, name: string, connectProperties: Read
 }
 
 /**
+ * Calls `send(n)` for frame n = 0, 1, 2, … at n × `frameMs` after the start, by the wall clock: a late timer
+ * sends the frames it missed at once, as an encoder does, instead of delaying every later frame. (Paced by
+ * setInterval alone, each late tick pushes all later frames back: the stream then runs slower than its
+ * timestamps, and a player holding a fraction of a second of it, as LL-HLS does, runs dry.) Returns stop.
+ */
+export const paceFrames = (frameMs: number, send: (n: number) => void): (() => void) => {
+  const start = performance.now()
+  let n = 0
+  const tick = () => {
+    const due = Math.floor((performance.now() - start) / frameMs)
+    while (n <= due) send(n++)
+  }
+  tick()
+  const timer = setInterval(tick, Math.max(1, Math.floor(frameMs / 4)))
+  return () => clearInterval(timer)
+}
+
+/**
  * A synthetic publisher: an AVC sequence header, metadata, then 50 video frames per second of
  * `frameBytes` (a keyframe every 25) plus AAC-like audio. The server does not decode, so fake payloads do.
  */
