@@ -12,15 +12,19 @@ export const work = process.env.RTMP_BENCH_DIR ?? "/tmp/rtmp-bench"
 
 /**
  * How to start effect-rtmp as `npm start` and the `effect-rtmp` command do: the bundle with the node flags of
- * its first line (`#!/usr/bin/env -S node --max-semi-space-size=2`); EFFECT_NODE_FLAGS="--flag …" adds node
+ * its first line (`#!/usr/bin/env -S node --max-semi-space-size=2 …`); EFFECT_NODE_FLAGS="--flag …" adds node
  * flags after them (a later V8 flag wins: heap sizes, profilers) for experiments. Returns `spawn`'s first two
  * arguments for the server's `args`.
  */
 export const effectServer = (args) => {
   const bundle = path.join(root, "dist", "server.mjs")
-  const shebang = fs.readFileSync(bundle, "utf8").split("\n", 1)[0]
-  const defaults = (shebang.match(/^#!\/usr\/bin\/env -S node (.*)$/)?.[1] ?? "").split(" ").filter(Boolean)
-  return ["node", [...defaults, ...(process.env.EFFECT_NODE_FLAGS ?? "").split(" ").filter(Boolean), bundle, ...args]]
+  return ["node", [...launcherFlags(), ...(process.env.EFFECT_NODE_FLAGS ?? "").split(" ").filter(Boolean), bundle, ...args]]
+}
+
+/** The node flags of the `effect-rtmp` command: its launcher's first line. */
+export const launcherFlags = () => {
+  const shebang = fs.readFileSync(path.join(root, "dist", "server.mjs"), "utf8").split("\n", 1)[0]
+  return (shebang.match(/^#!\/usr\/bin\/env -S node (.*)$/)?.[1] ?? "").split(" ").filter(Boolean)
 }
 
 /** `--name VALUE` from the command line, or `fallback`. */

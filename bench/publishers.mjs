@@ -21,7 +21,7 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const shared = path.resolve(root, "../shared")
 
 /** The sample's tags: type, timestamp, body. */
-const readTags = (file) => {
+export const readTags = (file) => {
   const bytes = fs.readFileSync(file)
   const tags = []
   for (let at = 13; at + 11 <= bytes.length; ) {
@@ -110,16 +110,16 @@ const startServer = async (name, mergeWrites) => {
 
 /**
  * One measurement: `name` ("effect", "effect-merged", "nginx" or "nms") freshly started, `publishers`
- * publishers and a player each, `hold` seconds. Returns one JSON-able result.
+ * publishers and a player each (none with `players: false`), `hold` seconds. Returns one JSON-able result.
  */
-export const manyPublishers = async (name, { publishers, hold, mergeWrites = "" }) => {
+export const manyPublishers = async (name, { publishers, hold, mergeWrites = "", players: withPlayers = true }) => {
   loadSample()
   const server = await startServer(name, mergeWrites)
   const sources = []
   const players = []
   try {
     for (let i = 0; i < publishers; i++) sources.push(await publisher(server.port, `p${i}`))
-    for (let i = 0; i < publishers; i++) players.push(await player(server.port, `p${i}`))
+    if (withPlayers) for (let i = 0; i < publishers; i++) players.push(await player(server.port, `p${i}`))
     await sleep(4000)
     const before = players.map((p) => p.state.bytes)
     const window = await holdWindow(server.pid, hold)
