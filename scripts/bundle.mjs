@@ -36,7 +36,7 @@ const lazyConfigParsers = {
 const bundleFile = path.join(dist, "server.cjs")
 const launcherFile = path.join(dist, "server.mjs")
 /** The V8 flags the command runs with (the launcher's first line; bench/measure.mjs reads them from there). */
-const nodeFlags = "--max-semi-space-size=2 --single-threaded-gc"
+const nodeFlags = "--max-semi-space-size=2"
 // What earlier builds left: split chunks and the ES-module bundle's map (the bundle is one CommonJS file now).
 fs.rmSync(path.join(dist, "chunks"), { recursive: true, force: true })
 fs.rmSync(path.join(dist, "server.mjs.map"), { force: true })
@@ -88,16 +88,6 @@ fs.writeFileSync(
 // grew the young generation to 32 MiB. Measured (README, issue 13): 16 publishers 112–115 → 94–95 MiB RSS at the
 // same CPU, 1,000 RTMP players 136–146 → 112–117 MiB for ~7 % more CPU per byte; 1,000 HTTP-FLV or LL-HLS
 // viewers pay 11–12 % more CPU. \`node --max-semi-space-size=16 dist/server.mjs\` restores V8's default.
-//
-// It also has V8 collect garbage on the main thread only. An ingest's payloads, kept by the GOP cache past the
-// young generation, count against the old generation's limit as external memory, so V8 marks the whole heap
-// every ~2 s however little of it changed; a bare Node server keeping the same payloads costs 3.4–3.6 % of a
-// core for 16 publishers, and 5.5–5.9 % with ~8 MB more long-lived objects on its heap (bench/floor.mjs, the
-// sink with ballast): marking our heap is most of what we pay above that floor. Marking concurrently on V8's
-// helper threads costs more CPU in all than marking on the main thread: 16 publishers 8.3 / 7.9 / 8.5 → 7.6 /
-// 7.3 / 7.6 % of a core (the helpers' 1.3–1.5 % gone, the main thread's time the same), 1,000 RTMP players
-// 1.41 / 1.47 → 1.40 / 1.36 s/GB, HTTP-FLV and LL-HLS viewers the same, frame delay p50 the same (0.9 ms);
-// RSS 3–9 MiB more at 1,000 viewers. \`node --no-single-threaded-gc dist/server.mjs\` restores V8's default.
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import { runBundle } from "./cli/code-cache.js"
