@@ -131,7 +131,14 @@ function startHls(query) {
   window.hls = hls;
   player = { destroy: () => hls.destroy() };
   hls.on(Hls.Events.ERROR, (_event, data) => {
-    if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) window.playerStalls = (window.playerStalls || 0) + 1;
+    if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) {
+      // What a stall looked like, for whoever debugs one (the browser test prints it): where playback stood, how
+      // much was buffered ahead, how far from the advertised edge, how long since the playlist last advanced.
+      window.playerStalls = (window.playerStalls || 0) + 1;
+      const ahead = video.buffered.length > 0 ? video.buffered.end(video.buffered.length - 1) - video.currentTime : 0;
+      const details = hls.latestLevelDetails || (hls.levels[hls.currentLevel] || {}).details;
+      (window.playerStallLog = window.playerStallLog || []).push({ at: Math.round(performance.now()), currentTime: video.currentTime, bufferedAhead: ahead, latency: hls.latency, playlistAge: details ? details.age : null });
+    }
     if (!data.fatal) return;
     window.playerErrors.push(data.type + ": " + data.details); setState("reconnecting", false); show("Stream interrupted", "Reconnecting…"); scheduleRetry();
   });

@@ -68,7 +68,7 @@ describe.runIf(CHROMIUM !== undefined)("the watch page in Chromium", () => {
             await new Promise((r) => setTimeout(r, 60_000))
             const minute = await playback()
             console.log(`LL-HLS after 60 s: ${minute.behindLiveMs} ms behind ingest, ${minute.stalls} stalls, ${blockingReloads.length - reloadsBefore} blocking reloads`)
-            expect(minute.stalls).toBe(0)
+            expect(minute.stalls, `stalls: ${JSON.stringify(minute.stallLog)}`).toBe(0)
             expect(minute.currentTime - settled.currentTime).toBeGreaterThan(57)
             expect(minute.behindLiveMs as number).toBeLessThan(1500)
             expect(minute.errors).toEqual([])

@@ -79,7 +79,7 @@ describe.runIf(CHROMIUM !== undefined)("Enhanced RTMP codecs → LL-HLS", () => 
         expect(settled.behindLiveMs).not.toBeNull()
         expect(settled.behindLiveMs as number).toBeLessThan(1500)
         expect(later.behindLiveMs as number).toBeLessThan(1500)
-        expect(later.stalls).toBe(0)
+        expect(later.stalls, `stalls: ${JSON.stringify(later.stallLog)}`).toBe(0)
         expect(later.currentTime - settled.currentTime).toBeGreaterThan(9)
         expect(later.errors).toEqual([])
       })

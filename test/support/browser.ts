@@ -23,6 +23,8 @@ export interface Playback {
   /** LL-HLS only: Date.now() − hls.playingDate (PROGRAM-DATE-TIME), ms: glass-to-glass less the encoder. */
   readonly behindLiveMs: number | null
   readonly stalls: number
+  /** LL-HLS only: each stall as the watch page saw it (position, buffered ahead, hls.js latency, playlist age). */
+  readonly stallLog: ReadonlyArray<unknown>
 }
 
 /** The watch page's playback now (evaluated as source text: the project compiles without the DOM library). */
@@ -35,6 +37,7 @@ export const playbackOf = (page: Page): Promise<Playback> =>
       frames: video.getVideoPlaybackQuality().totalVideoFrames,
       errors: window.playerErrors,
       behindLiveMs: window.hls && window.hls.playingDate ? Date.now() - window.hls.playingDate.getTime() : null,
-      stalls: window.playerStalls || 0
+      stalls: window.playerStalls || 0,
+      stallLog: window.playerStallLog || []
     }
   })()`) as Promise<Playback>
