@@ -130,14 +130,20 @@ function startHls(query) {
   const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, backBufferLength: 10 });
   window.hls = hls;
   player = { destroy: () => hls.destroy() };
+  // The last dozen playlist and part loads (ms since navigation: requested, loaded, appended), kept for a stall's log.
+  const recent = (list, entry) => { list.push(entry); if (list.length > 12) list.shift(); };
+  const loads = [], playlists = [], ms = (t) => Math.round(t);
+  hls.on(Hls.Events.LEVEL_LOADED, (_event, data) => recent(playlists, [data.details.endSN + "." + (data.details.partList ? data.details.partList.length : 0), ms(data.stats.loading.start), ms(data.stats.loading.end)]));
+  hls.on(Hls.Events.FRAG_BUFFERED, (_event, data) => recent(loads, [data.frag.sn + "." + (data.part ? data.part.index : "-"), ms(data.stats.loading.start), ms(data.stats.loading.end), ms(data.stats.buffering.end)]));
   hls.on(Hls.Events.ERROR, (_event, data) => {
     if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) {
       // What a stall looked like, for whoever debugs one (the browser test prints it): where playback stood, how
-      // much was buffered ahead, how far from the advertised edge, how long since the playlist last advanced.
+      // much was buffered ahead, how far from the advertised edge, how long since the playlist last advanced, and
+      // the loads before it — a late source, a late server and a late player each look different.
       window.playerStalls = (window.playerStalls || 0) + 1;
       const ahead = video.buffered.length > 0 ? video.buffered.end(video.buffered.length - 1) - video.currentTime : 0;
       const details = hls.latestLevelDetails || (hls.levels[hls.currentLevel] || {}).details;
-      (window.playerStallLog = window.playerStallLog || []).push({ at: Math.round(performance.now()), currentTime: video.currentTime, bufferedAhead: ahead, latency: hls.latency, playlistAge: details ? details.age : null });
+      (window.playerStallLog = window.playerStallLog || []).push({ at: ms(performance.now()), currentTime: video.currentTime, bufferedAhead: ahead, latency: hls.latency, playlistAge: details ? details.age : null, playlists: playlists.slice(), loads: loads.slice() });
     }
     if (!data.fatal) return;
     window.playerErrors.push(data.type + ": " + data.details); setState("reconnecting", false); show("Stream interrupted", "Reconnecting…"); scheduleRetry();
