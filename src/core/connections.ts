@@ -8,7 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import { acquireUntilClose } from "./finalizers.js"
-import { everyMillis } from "./periodic.js"
+import { idleSweep } from "./periodic.js"
 
 /** How often every connection's `watch` runs. */
 export const WATCH_PERIOD_MILLIS = 1000
@@ -54,12 +54,17 @@ export class Connections extends Effect.Service<Connections>()("effect-rtmp/Conn
         }
       }
     })
-    yield* everyMillis(WATCH_PERIOD_MILLIS, sweep).pipe(Effect.forkScoped)
+    // Without connections it sleeps until the next one comes.
+    const sweeps = yield* idleSweep(WATCH_PERIOD_MILLIS, () => open.size > 0, sweep)
+    yield* Effect.forkScoped(sweeps.run)
     return {
       /** Lists `view` until the caller's scope closes. */
       register: (view: ConnectionView) =>
         acquireUntilClose(
-          Effect.sync(() => void open.set(view.id, view)),
+          Effect.sync(() => {
+            open.set(view.id, view)
+            sweeps.wake()
+          }),
           () => Effect.sync(() => void open.delete(view.id))
         ),
       list: Effect.sync(() => [...open.values()]),

@@ -12,6 +12,28 @@ import * as Effect from "effect/Effect"
 export const everyMillis = <A, E, R>(millis: number, effect: Effect.Effect<A, E, R>): Effect.Effect<never, E, R> =>
   Effect.forever(Effect.zipLeft(effect, Effect.sleep(millis)))
 
+/** A sweep made by `idleSweep`: `wake()` when something to sweep appears. */
+export interface IdleSweep<E, R> {
+  readonly wake: () => void
+  /** Runs the sweep forever (fork it in the owner's scope). */
+  readonly run: Effect.Effect<never, E, R>
+}
+
+/**
+ * `everyMillis` for a sweep that has nothing to do most of the time (no connection, no HLS packager): while
+ * `busy()` is false it waits for `wake()` instead of waking every `millis`, so that an idle server makes no
+ * wake-ups of its own (five a second were ~0.5 % of a core on this machine, more than all its JavaScript).
+ */
+export const idleSweep = <A, E, R>(millis: number, busy: () => boolean, effect: Effect.Effect<A, E, R>): Effect.Effect<IdleSweep<E, R>> =>
+  Effect.map(Effect.makeLatch(false), (latch) => {
+    // Closed only after a sweep found nothing: a `wake` during the sleep before is not lost.
+    const rest = Effect.sync(() => {
+      if (!busy()) latch.unsafeClose()
+    })
+    const once = Effect.zipRight(latch.await, Effect.zipRight(Effect.zipRight(effect, Effect.sleep(millis)), rest))
+    return { wake: () => latch.unsafeOpen(), run: Effect.forever(once) }
+  })
+
 /** Completes once `done()` is true, looking now and then every `millis`. */
 export const pollUntil = (millis: number, done: () => boolean): Effect.Effect<void> => {
   const poll: Effect.Effect<void> = Effect.suspend(() => (done() ? Effect.void : Effect.zipRight(Effect.sleep(millis), poll)))

@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import { ServerConfig } from "../core/config.js"
-import { everyMillis } from "../core/periodic.js"
+import { idleSweep } from "../core/periodic.js"
 import { followLiveStreams, StreamRegistry, streamKey } from "../core/registry.js"
 import { HlsPackager } from "./packager.js"
 
@@ -55,6 +55,7 @@ export class HlsService extends Effect.Service<HlsService>()("effect-rtmp/HlsSer
       packager.lastRequestAt = clock.unsafeCurrentTimeMillis()
       yield* registry.play(app, name, packager, `hls:${key}`)
       packagers.set(key, packager)
+      sweeps.wake()
       yield* Effect.logDebug(`LL-HLS packaging ${app}/${name}${onDemand ? " (requested)" : ""}`)
     })
 
@@ -68,7 +69,6 @@ export class HlsService extends Effect.Service<HlsService>()("effect-rtmp/HlsSer
       yield* registry.leave(packager.stream, packager, `hls:${key}`)
     })
 
-    yield* followLiveStreams((app, name) => (config.hlsOnDemand ? Effect.void : start(app, name, false)), stop)
     // One sweep: blocked requests answer 503 after three target durations; an on-demand packager nobody
     // asked anything for --hls-idle-timeout stops (its memory goes; the next request starts it again).
     const sweep = Effect.suspend(() => {
@@ -90,7 +90,11 @@ export class HlsService extends Effect.Service<HlsService>()("effect-rtmp/HlsSer
         { discard: true }
       )
     })
-    yield* everyMillis(250, sweep).pipe(Effect.forkScoped)
+    // Without packagers (LL-HLS is on demand by default) it sleeps until one starts.
+    const sweeps = yield* idleSweep(250, () => packagers.size > 0, sweep)
+    yield* Effect.forkScoped(sweeps.run)
+    // After the sweep exists: a stream already live is packaged at once (`start` wakes the sweep).
+    yield* followLiveStreams((app, name) => (config.hlsOnDemand ? Effect.void : start(app, name, false)), stop)
     yield* Effect.addFinalizer(() => Effect.sync(() => packagers.forEach((p) => p.stop())))
 
     /** Hands over `packager` once it can serve a playlist (a request that came first waits up to three segments' time). */
