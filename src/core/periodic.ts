@@ -8,10 +8,6 @@
  */
 import * as Effect from "effect/Effect"
 
-/** Runs `effect` now and then every `millis` (after each run ends), forever. */
-export const everyMillis = <A, E, R>(millis: number, effect: Effect.Effect<A, E, R>): Effect.Effect<never, E, R> =>
-  Effect.forever(Effect.zipLeft(effect, Effect.sleep(millis)))
-
 /** A sweep made by `idleSweep`: `wake()` when something to sweep appears. */
 export interface IdleSweep<E, R> {
   readonly wake: () => void
@@ -20,9 +16,10 @@ export interface IdleSweep<E, R> {
 }
 
 /**
- * `everyMillis` for a sweep that has nothing to do most of the time (no connection, no HLS packager): while
- * `busy()` is false it waits for `wake()` instead of waking every `millis`, so that an idle server makes no
- * wake-ups of its own (five a second were ~0.5 % of a core on this machine, more than all its JavaScript).
+ * Runs `effect` now and then every `millis` (after each run ends), forever — for a sweep that has nothing to
+ * do most of the time (no connection, no HLS packager): while `busy()` is false it waits for `wake()` instead
+ * of waking every `millis`, so that an idle server makes no wake-ups of its own (five a second were ~0.5 % of
+ * a core on this machine, more than all its JavaScript).
  */
 export const idleSweep = <A, E, R>(millis: number, busy: () => boolean, effect: Effect.Effect<A, E, R>): Effect.Effect<IdleSweep<E, R>> =>
   Effect.map(Effect.makeLatch(false), (latch) => {

@@ -2,21 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
-import { everyMillis, idleSweep, pollUntil } from "../../src/core/periodic.js"
+import { idleSweep, pollUntil } from "../../src/core/periodic.js"
 
 describe("periodic work on Effect's clock", () => {
-  it.effect("everyMillis runs at once and then every period", () =>
-    Effect.gen(function* () {
-      let runs = 0
-      const fiber = yield* Effect.fork(everyMillis(100, Effect.sync(() => runs++)))
-      yield* TestClock.adjust(0)
-      expect(runs).toBe(1)
-      yield* TestClock.adjust(350)
-      expect(runs).toBe(4)
-      yield* Fiber.interrupt(fiber)
-    })
-  )
-
   it.effect("pollUntil completes once its condition holds, looking every period", () =>
     Effect.gen(function* () {
       let looks = 0
