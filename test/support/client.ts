@@ -180,14 +180,13 @@ export const syntheticPublisher = async (port: number, name: string, frameBytes 
   const { client, streamId } = await publishAs(port, name)
   client.session.sendMedia(streamId, 9, 0, Buffer.from([0x17, 0x00, 0, 0, 0, 1, 0x64]))
   client.session.sendMetadata(streamId, amfObject({ width: 320, height: 240 }))
-  let n = 0
-  const timer = setInterval(() => {
-    n++
+  const stop = paceFrames(20, (i) => {
+    const n = i + 1
     const payload = Buffer.alloc(frameBytes, n & 0xff)
     payload[0] = n % 25 === 1 ? 0x17 : 0x27
     payload[1] = 1
     client.session.sendMedia(streamId, 9, n * 20, payload)
     client.session.sendMedia(streamId, 8, n * 20, Buffer.from([0xaf, 0x01, n & 0xff]))
-  }, 20)
-  return { client, stop: () => clearInterval(timer) }
+  })
+  return { client, stop }
 }
