@@ -23,14 +23,13 @@ import { ChunkReader } from "../dist/protocol/chunk-reader.js"
 import { encodeMessage } from "../dist/protocol/chunk-writer.js"
 import { adoptAccepted } from "../dist/transport/socket-reads.js"
 import { flag, freePort, holdWindow, launcherFlags, sharedSample, sleep } from "./measure.mjs"
-import { manyPublishers, readTags } from "./publishers.mjs"
+import { manyPublishers, readTags, replay } from "./publishers.mjs"
 
 const self = new URL(import.meta.url).pathname
 
 /** `--send PORT N`: N connections replaying the sample's audio and video in real time, paced by the clock, looped. */
 const send = (port, count) => {
   const tags = readTags(sharedSample(30, 2500)).filter((t) => t.type === 8 || t.type === 9)
-  const duration = tags.at(-1).timestamp + 40
   const setChunkSize = encodeMessage(2, 1, 0, 0, Buffer.of(0, 0, 0x10, 0), 128)
   const wire = tags.map((t) => encodeMessage(t.type === 9 ? 6 : 4, t.type, 1, t.timestamp, t.data, 4096))
   const connections = Array.from({ length: count }, (_, i) => {
@@ -38,17 +37,13 @@ const send = (port, count) => {
     socket.setNoDelay(true)
     socket.on("error", () => process.exit(0))
     socket.write(setChunkSize)
-    return { socket, next: 0, loop: 0, offset: (i * 37) % 1000 } // staggered, as publishers that started apart
+    // Staggered, as publishers that started apart; each loop resends the same bytes (the sink only counts the cost).
+    return replay(tags, (_tag, _timestamp, index) => socket.write(wire[index]), (i * 37) % 1000)
   })
   const started = performance.now()
   setInterval(() => {
     const now = performance.now() - started
-    for (const c of connections) {
-      while (c.loop * duration + tags[c.next].timestamp + c.offset <= now) {
-        c.socket.write(wire[c.next++])
-        if (c.next === tags.length) (c.next = 0), c.loop++
-      }
-    }
+    for (const due of connections) due(now)
   }, 10)
 }
 

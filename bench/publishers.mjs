@@ -34,13 +34,11 @@ export const readTags = (file) => {
 }
 let sample
 let tags
-let duration
 /** The sample and its tags, read once (on the first measurement, not when the module loads). */
 const loadSample = () => {
   if (tags !== undefined) return
   sample = sharedSample(30, 2500)
   tags = readTags(sample)
-  duration = tags.at(-1).timestamp + 40
 }
 
 /** An RTMP connection through the handshake and connect; resolves with its session. */
@@ -67,21 +65,32 @@ const connect = (port, onEvent) =>
     })
   })
 
+/**
+ * `tags` replayed in real time by the clock, looped with continuing timestamps: `due(now)` calls
+ * `send(tag, timestamp, index)` for every tag due `now` ms after the start (`offset` ms later, for a
+ * publisher that started after the others).
+ */
+export const replay = (tags, send, offset = 0) => {
+  const duration = tags.at(-1).timestamp + 40
+  let next = 0
+  let loop = 0
+  return (now) => {
+    while (loop * duration + tags[next].timestamp + offset <= now) {
+      send(tags[next], loop * duration + tags[next].timestamp, next)
+      if (++next === tags.length) (next = 0), loop++
+    }
+  }
+}
+
 /** Replays the sample in real time, looped, with continuing timestamps. */
 const publisher = async (port, name) => {
   const { socket, session, streamId } = await connect(port)
   session.publish(streamId, name)
   const started = performance.now()
-  let next = 0
-  let loop = 0
-  const timer = setInterval(() => {
-    const now = performance.now() - started
-    while (tags[next] !== undefined && loop * duration + tags[next].timestamp <= now) {
-      const tag = tags[next++]
-      if (tag.type === 8 || tag.type === 9) session.sendMedia(streamId, tag.type, loop * duration + tag.timestamp, tag.data)
-      if (next === tags.length) (next = 0), loop++
-    }
-  }, 10)
+  const due = replay(tags, (tag, timestamp) => {
+    if (tag.type === 8 || tag.type === 9) session.sendMedia(streamId, tag.type, timestamp, tag.data)
+  })
+  const timer = setInterval(() => due(performance.now() - started), 10)
   return { stop: () => (clearInterval(timer), socket.destroy()) }
 }
 
