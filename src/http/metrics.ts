@@ -16,6 +16,9 @@ import { describeStream } from "./describe.js"
 /** Streams with their own labels; beyond this they are summed, so a flood of names cannot blow up a scrape. */
 export const STREAM_LABEL_CAP = 100
 
+/** How often the event-loop delay monitor samples, in milliseconds. */
+const EVENT_LOOP_RESOLUTION_MS = 20
+
 /**
  * The event-loop delay, sampled by a timer every 20 ms from the first scrape on: started at load, it woke an
  * idle server 50 times a second (~0.4 % of a core here, most of what an idle server spent). The first
@@ -23,16 +26,20 @@ export const STREAM_LABEL_CAP = 100
  */
 let eventLoop: IntervalHistogram | undefined = undefined
 
-/** The 99th percentile of the event-loop delay since the last call, in seconds (0 on the first). */
+/**
+ * The 99th percentile of the event-loop delay since the last call, in seconds (0 on the first). Node's
+ * histogram records the whole time between two samples, the 20 ms it waits included (an idle process reads
+ * 20–25 ms), so the wait is taken off: the delay is how much later than due the sample ran.
+ */
 const eventLoopLag = (): number => {
   if (eventLoop === undefined) {
-    eventLoop = monitorEventLoopDelay({ resolution: 20 })
+    eventLoop = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS })
     eventLoop.enable()
     return 0
   }
-  const p99 = eventLoop.percentile(99) / 1e9
+  const p99Ns = eventLoop.percentile(99)
   eventLoop.reset()
-  return p99
+  return Math.max(0, p99Ns - EVENT_LOOP_RESOLUTION_MS * 1e6) / 1e9
 }
 
 const escape = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
