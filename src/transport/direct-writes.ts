@@ -142,7 +142,9 @@ export const writeDirect = (target: DirectTarget, handle: TcpHandle, chunks: Rea
   if (binding.streamBaseState[binding.kLastWriteWasAsync] === 0) {
     spare = request
     if (list !== undefined) {
-      list.fill(NOTHING) // keeps no frame alive until its next use
+      // Keeps no frame alive until its next use; a loop, since `fill` on this holey array is a call into
+      // V8's runtime (~1 % of the server's CPU at 100 players in `perf`).
+      for (let i = 0; i < count; i++) list[i] = NOTHING
       lists[count] = list
     }
     return
