@@ -23,7 +23,7 @@ import { pollUntil } from "../core/periodic.js"
 import type { LiveStream } from "../media/stream.js"
 import { TrackFilter } from "../media/tracks.js"
 import { Viewer } from "../media/viewer.js"
-import { BatchedOutput, endSocket, inBatch, mergeWrites, sendGathered, type SocketWrites, socketWrites } from "../transport/write-batch.js"
+import { BatchedOutput, endSocket, inBatch, mergeWrites, ownWrites, sendGathered, type SocketWrites, socketWrites } from "../transport/write-batch.js"
 import { decodeSegments, streamOf } from "../http/paths.js"
 import { FlvSink, type FlvTransport } from "./sink.js"
 
@@ -150,7 +150,13 @@ export const serveHttpFlv = (request: FlvRequest, incoming: http.IncomingMessage
       transport,
       socket,
       closed,
-      () => void socket.write(head),
+      () => {
+        socket.write(head)
+        // From here on only the viewer writes to the socket (Node's HTTP server never answers a request whose
+        // response it was not given), so its handle can be remembered like an RTMP player's: the fan-out then
+        // no longer reads the socket per viewer and frame for its backlog.
+        ownWrites(socket)
+      },
       (refusal) => void socket.end(plainResponse(refusal.status, refusal.message, config.httpCors))
     )
     if (!socket.destroyed) endSocket(socket)

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
+import * as net from "node:net"
 import WebSocket from "ws"
 import { tokens, signToken } from "../../src/core/auth.js"
 import { Redacted } from "effect"
@@ -94,6 +95,41 @@ describe("HTTP-FLV and WS-FLV", () => {
           const missing = await httpGet(`${server.base}/live/never.flv`, 5000)
           expect(missing.status).toBe(404)
           expect(Date.now() - started).toBeGreaterThanOrEqual(1900)
+        } finally {
+          publisher.stop()
+          publisher.client.close()
+        }
+      })
+    }))
+
+  it.scopedLive("an HTTP-FLV viewer that sends garbage after its request is answered 400 and closed; another viewer keeps playing", () =>
+    Effect.gen(function* () {
+      const server = yield* startHttpServer()
+      yield* Effect.promise(async () => {
+        const publisher = await syntheticPublisher(server.rtmpPort, "cam")
+        try {
+          await new Promise((r) => setTimeout(r, 300))
+          const { port } = new URL(server.base)
+          const rude = net.connect({ host: "127.0.0.1", port: Number(port) })
+          let received = 0
+          let closed = false
+          const chunks: Array<Buffer> = []
+          rude.on("data", (bytes: Buffer) => {
+            received += bytes.length
+            chunks.push(bytes)
+          })
+          rude.on("error", () => {})
+          rude.on("close", () => void (closed = true))
+          rude.write("GET /live/cam.flv HTTP/1.1\r\nHost: test\r\n\r\n")
+          await waitUntil("the viewer's media", () => received > 10_000, 5000)
+          // The viewer's bytes go straight to the socket's handle; Node's HTTP server answers the garbage
+          // through the socket itself, and the connection ends rather than mixing the two for long.
+          rude.write("\u0000\u0001 not a request\r\n\r\n")
+          await waitUntil("the rude viewer's connection to close", () => closed, 5000)
+          expect(Buffer.concat(chunks).includes("HTTP/1.1 400 Bad Request")).toBe(true)
+          const other = await httpGet(`${server.base}/live/cam.flv`, 1500)
+          expect(other.status).toBe(200)
+          expectPlayableFlv(other.body)
         } finally {
           publisher.stop()
           publisher.client.close()
