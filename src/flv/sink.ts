@@ -44,6 +44,12 @@ export interface FlvTransport {
 
 export class FlvSink implements Sink {
   private headerSent = false
+  /**
+   * Its connection was told to end (the publisher stopped, or the viewer was too slow). The viewer leaves the
+   * stream only once the connection is gone — for a WebSocket after the close handshake — so a publisher that
+   * comes back meanwhile would otherwise write media after the end: behind a WebSocket's close frame.
+   */
+  private ended = false
   /** Bytes handed to the transport (WebSocket framing included), for the API and metrics. */
   bytesOut = 0
   private readonly websocket: boolean
@@ -72,14 +78,17 @@ export class FlvSink implements Sink {
   }
 
   close(reason: string): void {
+    this.ended = true
     this.transport.end(reason, false)
   }
 
   unpublished(): void {
+    this.ended = true
     this.transport.end("the publisher stopped", true)
   }
 
   private send(bytes: Buffer): void {
+    if (this.ended) return
     this.bytesOut += bytes.length
     this.transport.write(bytes)
   }

@@ -56,6 +56,29 @@ describe("FLV sink", () => {
     expect(client.bytes().subarray(0, 9).toString("hex")).toBe("464c560104" + "00000009") // audio only
   })
 
+  it("writes nothing once its connection was told to end: a publisher back before the connection is gone gets no media through", () => {
+    for (const protocol of ["http-flv", "ws-flv"] as const) {
+      const stream = new LiveStream("live", `e-${protocol}`, { enabled: true, maxFrames: 100, maxBytes: 1 << 20 })
+      stream.startPublishing({ connectionId: "p" })
+      stream.publishMedia(9, 0, Buffer.from([0x17, 0x00, 0, 0, 0, 1]))
+      const written: Array<Buffer> = []
+      let ends = 0
+      const viewer = new Viewer(new FlvSink({ write: (b) => void written.push(b), queuedBytes: () => 0, end: () => void ends++ }, protocol), limits)
+      stream.players.add(viewer)
+      viewer.start(stream)
+      stream.publishMedia(9, 40, Buffer.from([0x17, 0x01, 0, 0, 0, 9]))
+      const before = written.length
+      expect(before).toBeGreaterThan(0)
+      stream.stopPublishing()
+      expect(ends).toBe(1)
+      // The viewer is still on the stream (a WebSocket's close handshake is under way) when the publisher returns.
+      stream.startPublishing({ connectionId: "q" })
+      stream.publishMedia(9, 0, Buffer.from([0x17, 0x00, 0, 0, 0, 1]))
+      stream.publishMedia(9, 40, Buffer.from([0x17, 0x01, 0, 0, 0, 9]))
+      expect(written.length).toBe(before)
+    }
+  })
+
   it("every FLV viewer of a stream gets the very same tag Buffer as the others of its transport", () => {
     const stream = new LiveStream("live", "b", { enabled: true, maxFrames: 100, maxBytes: 1 << 20 })
     stream.startPublishing({ connectionId: "p" })
