@@ -8,7 +8,7 @@ import * as net from "node:net"
 import WebSocket from "ws"
 import { tokens, signToken } from "../../src/core/auth.js"
 import { Redacted } from "effect"
-import { syntheticPublisher } from "../support/client.js"
+import { syntheticPublisher, whilePublishing } from "../support/client.js"
 import { expectPlayableFlv, httpGet } from "../support/http.js"
 import { waitUntil } from "../support/poll.js"
 import { startHttpServer } from "../support/server.js"
@@ -18,8 +18,7 @@ describe("HTTP-FLV and WS-FLV", () => {
     Effect.gen(function* () {
       const server = yield* startHttpServer()
       yield* Effect.promise(async () => {
-        const publisher = await syntheticPublisher(server.rtmpPort, "cam")
-        try {
+        await whilePublishing(server.rtmpPort, "cam", async () => {
           await new Promise((r) => setTimeout(r, 300))
           const response = await httpGet(`${server.base}/live/cam.flv`, 1500)
           expect(response.status).toBe(200)
@@ -29,10 +28,7 @@ describe("HTTP-FLV and WS-FLV", () => {
           const tags = expectPlayableFlv(response.body)
           expect(tags.filter((t) => t.type === 9).length).toBeGreaterThan(40) // ~1.5 s at 50 fps
           expect(response.body[4]).toBe(0x05) // audio and video
-        } finally {
-          publisher.stop()
-          publisher.client.close()
-        }
+        })
       })
     }))
 
@@ -40,8 +36,7 @@ describe("HTTP-FLV and WS-FLV", () => {
     Effect.gen(function* () {
       const server = yield* startHttpServer()
       yield* Effect.promise(async () => {
-        const publisher = await syntheticPublisher(server.rtmpPort, "ws")
-        try {
+        await whilePublishing(server.rtmpPort, "ws", async () => {
           await new Promise((r) => setTimeout(r, 300))
           const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/live/ws.flv`)
           const messages: Array<Buffer> = []
@@ -52,10 +47,7 @@ describe("HTTP-FLV and WS-FLV", () => {
           await waitUntil("WS-FLV media", () => messages.length > 60)
           ws.close()
           expectPlayableFlv(Buffer.concat(messages))
-        } finally {
-          publisher.stop()
-          publisher.client.close()
-        }
+        })
       })
     }))
 
@@ -86,8 +78,7 @@ describe("HTTP-FLV and WS-FLV", () => {
       yield* Effect.promise(async () => {
         const early = httpGet(`${server.base}/live/later.flv`, 2500)
         await new Promise((r) => setTimeout(r, 500))
-        const publisher = await syntheticPublisher(server.rtmpPort, "later")
-        try {
+        await whilePublishing(server.rtmpPort, "later", async () => {
           const response = await early
           expect(response.status).toBe(200)
           expectPlayableFlv(response.body)
@@ -95,10 +86,7 @@ describe("HTTP-FLV and WS-FLV", () => {
           const missing = await httpGet(`${server.base}/live/never.flv`, 5000)
           expect(missing.status).toBe(404)
           expect(Date.now() - started).toBeGreaterThanOrEqual(1900)
-        } finally {
-          publisher.stop()
-          publisher.client.close()
-        }
+        })
       })
     }))
 
@@ -106,8 +94,7 @@ describe("HTTP-FLV and WS-FLV", () => {
     Effect.gen(function* () {
       const server = yield* startHttpServer()
       yield* Effect.promise(async () => {
-        const publisher = await syntheticPublisher(server.rtmpPort, "cam")
-        try {
+        await whilePublishing(server.rtmpPort, "cam", async () => {
           await new Promise((r) => setTimeout(r, 300))
           const { port } = new URL(server.base)
           const rude = net.connect({ host: "127.0.0.1", port: Number(port) })
@@ -130,10 +117,7 @@ describe("HTTP-FLV and WS-FLV", () => {
           const other = await httpGet(`${server.base}/live/cam.flv`, 1500)
           expect(other.status).toBe(200)
           expectPlayableFlv(other.body)
-        } finally {
-          publisher.stop()
-          publisher.client.close()
-        }
+        })
       })
     }))
 

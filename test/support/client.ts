@@ -190,3 +190,14 @@ export const syntheticPublisher = async (port: number, name: string, frameBytes 
   })
   return { client, stop }
 }
+
+/** Runs `body` while a `syntheticPublisher` sends `name`; the publisher stops and disconnects afterwards, however `body` ends. */
+export const whilePublishing = async <A>(port: number, name: string, body: () => Promise<A>): Promise<A> => {
+  const publisher = await syntheticPublisher(port, name)
+  try {
+    return await body()
+  } finally {
+    publisher.stop()
+    publisher.client.close()
+  }
+}
