@@ -130,7 +130,8 @@ function startHls(query) {
   const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, backBufferLength: 10 });
   window.hls = hls;
   player = { destroy: () => hls.destroy() };
-  // The last dozen playlist and part loads (ms since navigation: requested, loaded, appended), kept for a stall's log.
+  // The last dozen playlist and part loads (ms since navigation: requested, loaded, appended), kept for a stall's
+  // log; the log keeps the last dozen stalls (a page left open for hours must not grow without bound).
   const recent = (list, entry) => { list.push(entry); if (list.length > 12) list.shift(); };
   const loads = [], playlists = [], ms = (t) => Math.round(t);
   hls.on(Hls.Events.LEVEL_LOADED, (_event, data) => recent(playlists, [data.details.endSN + "." + (data.details.partList ? data.details.partList.length : 0), ms(data.stats.loading.start), ms(data.stats.loading.end)]));
@@ -143,7 +144,7 @@ function startHls(query) {
       window.playerStalls = (window.playerStalls || 0) + 1;
       const ahead = video.buffered.length > 0 ? video.buffered.end(video.buffered.length - 1) - video.currentTime : 0;
       const details = hls.latestLevelDetails || (hls.levels[hls.currentLevel] || {}).details;
-      (window.playerStallLog = window.playerStallLog || []).push({ at: ms(performance.now()), currentTime: video.currentTime, bufferedAhead: ahead, latency: hls.latency, playlistAge: details ? details.age : null, playlists: playlists.slice(), loads: loads.slice() });
+      recent(window.playerStallLog = window.playerStallLog || [], { at: ms(performance.now()), currentTime: video.currentTime, bufferedAhead: ahead, latency: hls.latency, playlistAge: details ? details.age : null, playlists: playlists.slice(), loads: loads.slice() });
     }
     if (!data.fatal) return;
     window.playerErrors.push(data.type + ": " + data.details); setState("reconnecting", false); show("Stream interrupted", "Reconnecting…"); scheduleRetry();
