@@ -34,6 +34,7 @@ import { BatchedOutput, endSocket, inBatch, inBatchWith, mergeWrites, ownWrites,
 import type { LiveStream, PublisherInfo } from "../media/stream.js"
 import { Viewer } from "../media/viewer.js"
 import { describePeer, LEGACY_PEER, type PeerCapabilities, readPeerCapabilities, serverCapabilities } from "./capabilities.js"
+import { Liveness } from "./liveness.js"
 import { RtmpPlaySink, type RtmpTransport } from "./sinks.js"
 
 export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
@@ -285,48 +286,26 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       }
     )
 
-    /**
-     * Checked once a second by the Connections sweep. A silent peer is pinged, and dropped when it stays
-     * silent (a dead TCP peer would otherwise hold its stream key until the OS notices); any byte counts as
-     * a sign of life, so players that rarely acknowledge are only pinged, never dropped. A publisher that
-     * answers pings but sends no media (a stuck encoder) frees its stream key.
-     */
-    const pingInterval = Duration.toMillis(config.pingInterval)
-    const pingTimeout = Duration.toMillis(config.pingTimeout)
-    const idleLimit = Duration.toMillis(config.publisherIdleTimeout)
-    const liveness = {
-      bytesSeen: -1,
-      heardAt: now(),
-      pingedAt: -1,
-      mediaSeen: 0,
-      mediaAt: 0,
-      /** The first publish on this connection starts the idle clock. */
-      publishingSince(at: number, messages: number) {
-        this.mediaAt = at
-        this.mediaSeen = messages
-      },
-      watch(at: number) {
-        const bytes = session.reader.bytesRead
-        if (bytes !== this.bytesSeen) {
-          this.bytesSeen = bytes
-          this.heardAt = at
-          this.pingedAt = -1
-        } else if (this.pingedAt >= 0) {
-          if (at - this.pingedAt >= pingTimeout) {
-            fail(new ConnectionClosed({ reason: "PingTimeout", message: `no answer to a ping within ${Duration.format(config.pingTimeout)} (ping-timeout)` }))
-          }
-        } else if (at - this.heardAt >= pingInterval) {
-          session.sendUserControl({ event: 6, timestamp: at >>> 0 })
-          this.pingedAt = at
-        }
-        if (idleLimit > 0 && publishing.size > 0) {
-          if (mediaMessages !== this.mediaSeen) {
-            this.mediaSeen = mediaMessages
-            this.mediaAt = at
-          } else if (at - this.mediaAt >= idleLimit) {
-            fail(new ConnectionClosed({ reason: "PublisherIdle", message: `publisher sent no media for ${Duration.format(config.publisherIdleTimeout)} (publisher-idle-timeout)` }))
-          }
-        }
+    /** Checked once a second by the Connections sweep (see liveness.ts). */
+    const liveness = new Liveness(
+      {
+        pingIntervalMillis: Duration.toMillis(config.pingInterval),
+        pingTimeoutMillis: Duration.toMillis(config.pingTimeout),
+        publisherIdleMillis: Duration.toMillis(config.publisherIdleTimeout)
+      }
+    )
+    const watch = (at: number) => {
+      switch (liveness.check(at, session.reader.bytesRead, publishing.size > 0, mediaMessages)) {
+        case "alive":
+          return
+        case "ping":
+          return session.sendUserControl({ event: 6, timestamp: at >>> 0 })
+        case "pingTimeout":
+          return fail(new ConnectionClosed({ reason: "PingTimeout", message: `no answer to a ping within ${Duration.format(config.pingTimeout)} (ping-timeout)` }))
+        case "publisherIdle":
+          return fail(
+            new ConnectionClosed({ reason: "PublisherIdle", message: `publisher sent no media for ${Duration.format(config.publisherIdleTimeout)} (publisher-idle-timeout)` })
+          )
       }
     }
 
@@ -344,7 +323,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       queuedBytes,
       droppedFrames: () => [...playing.values()].reduce((sum, entry) => sum + entry.viewer.droppedFrames, 0),
       kick: (reason) => fail(new ConnectionClosed({ reason: "Rejected", message: reason })),
-      watch: (at) => liveness.watch(at),
+      watch,
       requestReconnect: (tcUrl, description, force = false) => {
         if (failed || (!force && (peer.capsEx & CapsEx.Reconnect) === 0)) return false
         session.sendReconnectRequest(tcUrl, description)

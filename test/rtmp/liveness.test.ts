@@ -1,14 +1,72 @@
-/** Pings, ping timeouts, publisher idle timeouts and connection limits, driven by the TestClock. */
-import { expect, it } from "@effect/vitest"
+/**
+ * Pings, ping timeouts, publisher idle timeouts and connection limits: the pure verdicts of `Liveness` on
+ * plain timestamps, then a real server's connections driven by the TestClock.
+ */
+import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, TestClock } from "effect"
 import * as net from "node:net"
+import { Liveness } from "../../src/rtmp/liveness.js"
 import { RtmpServer } from "../../src/rtmp/listener.js"
 import { connectClient, isStatus, openStream } from "../support/client.js"
 import { eventually, timersArmed } from "../support/poll.js"
 import { testServer } from "../support/server.js"
 
-
 const isPing = (e: { _tag: string }) => e._tag === "UserControl" && "control" in e && (e.control as { event: number }).event === 6
+
+describe("Liveness", () => {
+  const limits = { pingIntervalMillis: 30_000, pingTimeoutMillis: 10_000, publisherIdleMillis: 0 }
+
+  it("pings a silent peer once after the interval and drops it when the ping goes unanswered", () => {
+    const liveness = new Liveness(limits)
+    expect(liveness.check(1_000, 100, false, 0)).toBe("alive") // the sweep's first look: heard at 1 s
+    expect(liveness.check(30_999, 100, false, 0)).toBe("alive")
+    expect(liveness.check(31_000, 100, false, 0)).toBe("ping")
+    expect(liveness.check(32_000, 100, false, 0)).toBe("alive") // pinged once, not every sweep
+    expect(liveness.check(40_999, 100, false, 0)).toBe("alive")
+    expect(liveness.check(41_000, 100, false, 0)).toBe("pingTimeout")
+  })
+
+  it("takes any byte for an answer: a peer that answers is pinged again only after another silent interval", () => {
+    const liveness = new Liveness(limits)
+    expect(liveness.check(30_000, 0, false, 0)).toBe("alive") // the first look records what was read
+    expect(liveness.check(60_000, 0, false, 0)).toBe("ping")
+    expect(liveness.check(65_000, 12, false, 0)).toBe("alive") // the acknowledgement
+    expect(liveness.check(94_999, 12, false, 0)).toBe("alive")
+    expect(liveness.check(95_000, 12, false, 0)).toBe("ping")
+  })
+
+  it("drops a publisher that sends no media for the idle limit, counted from its publish, even while it answers pings", () => {
+    const liveness = new Liveness({ ...limits, publisherIdleMillis: 10_000 })
+    expect(liveness.check(1_000, 10, false, 3)).toBe("alive") // not publishing: media does not matter
+    liveness.publishingSince(50_000, 3)
+    expect(liveness.check(55_000, 20, true, 3)).toBe("alive")
+    expect(liveness.check(59_999, 30, true, 3)).toBe("alive")
+    expect(liveness.check(60_000, 40, true, 3)).toBe("publisherIdle")
+  })
+
+  it("restarts a publisher's idle clock with every media message, and checks nothing with the limit at 0", () => {
+    const idle = new Liveness({ ...limits, publisherIdleMillis: 10_000 })
+    idle.publishingSince(0, 0)
+    expect(idle.check(9_000, 10, true, 1)).toBe("alive")
+    expect(idle.check(18_999, 20, true, 1)).toBe("alive")
+    expect(idle.check(19_000, 30, true, 1)).toBe("publisherIdle")
+    const unlimited = new Liveness(limits)
+    unlimited.publishingSince(0, 0)
+    expect(unlimited.check(1_000_000, 10, true, 0)).toBe("alive")
+  })
+
+  it("puts a ping timeout before an idle publisher, and an idle publisher before a ping", () => {
+    const liveness = new Liveness({ pingIntervalMillis: 5_000, pingTimeoutMillis: 10_000, publisherIdleMillis: 5_000 })
+    liveness.publishingSince(0, 0)
+    expect(liveness.check(1_000, 10, true, 0)).toBe("alive")
+    expect(liveness.check(6_000, 10, true, 0)).toBe("publisherIdle") // due for a ping too: the connection ends instead
+    const silent = new Liveness({ pingIntervalMillis: 5_000, pingTimeoutMillis: 5_000, publisherIdleMillis: 10_000 })
+    silent.publishingSince(0, 0)
+    expect(silent.check(0, 0, true, 0)).toBe("alive")
+    expect(silent.check(5_000, 0, true, 0)).toBe("ping")
+    expect(silent.check(10_000, 0, true, 0)).toBe("pingTimeout") // idle for 10 s too
+  })
+})
 
 it.scoped("a peer that answers nothing is pinged, then dropped at the ping timeout; one that answers stays", () =>
   Effect.gen(function* () {
