@@ -33,11 +33,18 @@ export const parseFlvPath = (pathname: string): { readonly app: string; readonly
 
 /** An HTTP-FLV or WS-FLV viewer's output: batched writes to its socket, and how it ends. */
 class ViewerOutput extends BatchedOutput implements FlvTransport {
+  /** Set once a WebSocket starts closing, whoever closes it: nothing is written after its close frame. */
+  closing = false
+
   constructor(
     writes: SocketWrites,
     readonly end: (reason: string, graceful: boolean) => void
   ) {
     super(writes)
+  }
+
+  override write(bytes: Uint8Array): void {
+    if (!this.closing) super.write(bytes)
   }
 }
 
@@ -181,6 +188,13 @@ export const serveWsFlv = (request: FlvRequest, incoming: http.IncomingMessage, 
         ws.close(1000, reason.slice(0, 100))
       } else ws.terminate()
     })
+    // `ws` answers a client's close frame by calling its own `close`: from then on the viewer writes nothing,
+    // as no data may follow a close frame (RFC 6455, 5.5.1) — not even media queued behind a slow reader.
+    const close = ws.close.bind(ws)
+    ws.close = (code?: number, data?: string | Buffer) => {
+      transport.closing = true
+      close(code, data)
+    }
     yield* serveViewer(
       request,
       "ws-flv",

@@ -72,6 +72,44 @@ describe("HTTP-FLV and WS-FLV", () => {
       })
     }))
 
+  it.scopedLive("WS-FLV: a client's close frame is answered by the server's last frame, also while media waits in the socket's queue", () =>
+    Effect.gen(function* () {
+      // Loose queue limits: the lagging viewer below keeps getting media rather than skipping or being dropped.
+      const server = yield* startHttpServer({ playerQueueSoftBytes: 64 * 1024 * 1024, playerQueueHardBytes: 96 * 1024 * 1024 })
+      yield* Effect.promise(async () => {
+        const publisher = await syntheticPublisher(server.rtmpPort, "closing", 100_000) // ~5 MB/s: the socket's buffers fill in seconds
+        const client = net.connect({ host: "127.0.0.1", port: server.httpPort })
+        const received: Array<Buffer> = []
+        let ended = false
+        client.on("data", (bytes: Buffer) => void received.push(bytes))
+        client.on("error", () => {})
+        client.on("close", () => void (ended = true))
+        try {
+          client.write(
+            "GET /live/closing.flv HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+          )
+          await waitUntil("WS-FLV media", () => Buffer.concat(received).length > 200_000)
+          client.pause() // the client stops reading: the kernel's buffers fill, then the server's queue
+          await waitUntil("media queued in the server behind the client", async () => (await viewerBacklog(server.base)) > 0, 20_000, 100)
+          client.write(maskedCloseFrame(1000)) // it still sends: its close
+          await new Promise((r) => setTimeout(r, 300)) // ~15 frames the server must not send after its close frame
+          client.resume()
+          await waitUntil("the server to close the connection", () => ended, 20_000)
+        } finally {
+          client.destroy()
+          publisher.stop()
+          publisher.client.close()
+        }
+        const bytes = Buffer.concat(received)
+        const frames = serverFrames(bytes.subarray(bytes.indexOf("\r\n\r\n") + 4))
+        const close = frames.findIndex((frame) => frame.opcode === 8)
+        expect(close).toBeGreaterThan(0)
+        expect(frames.slice(0, close).every((frame) => frame.opcode === 2)).toBe(true)
+        expect(frames.length - 1 - close).toBe(0) // nothing after the close frame
+      })
+    }), 60_000)
+
   it.scopedLive("a viewer that comes first waits and starts when the stream goes live; one that never does gets 404", () =>
     Effect.gen(function* () {
       const server = yield* startHttpServer({ httpWaitTimeout: Duration.seconds(2) })
@@ -142,3 +180,29 @@ describe("HTTP-FLV and WS-FLV", () => {
       })
     }))
 })
+
+/** The queued bytes of the server's one WS-FLV viewer, from the API. */
+const viewerBacklog = async (base: string): Promise<number> => {
+  const { connections } = (await (await fetch(`${base}/api/v1/connections`)).json()) as { connections: Array<{ protocol: string; queuedBytes: number }> }
+  return connections.find((c) => c.protocol === "ws-flv")?.queuedBytes ?? 0
+}
+
+/** A client's close frame: masked, as a client must send it (the mask is zero, which leaves the code as it is). */
+const maskedCloseFrame = (code: number): Buffer => Buffer.from([0x88, 0x82, 0, 0, 0, 0, code >> 8, code & 0xff])
+
+/** The opcodes of the unmasked frames a server wrote, in order; an incomplete last frame is left out. */
+const serverFrames = (bytes: Buffer): Array<{ readonly opcode: number }> => {
+  const frames: Array<{ opcode: number }> = []
+  let at = 0
+  while (at + 2 <= bytes.length) {
+    const opcode = (bytes[at] as number) & 0x0f
+    const short = (bytes[at + 1] as number) & 0x7f
+    const headerLength = short === 126 ? 4 : short === 127 ? 10 : 2
+    if (at + headerLength > bytes.length) break
+    const length = short === 126 ? bytes.readUInt16BE(at + 2) : short === 127 ? Number(bytes.readBigUInt64BE(at + 2)) : short
+    if (at + headerLength + length > bytes.length) break
+    frames.push({ opcode })
+    at += headerLength + length
+  }
+  return frames
+}
