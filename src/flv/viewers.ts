@@ -201,7 +201,10 @@ export const serveWsFlv = (request: FlvRequest, incoming: http.IncomingMessage, 
       transport,
       socket,
       closed,
-      () => {},
+      // From here on `ws` writes only whole frames of its own (pongs, the close), each in one write between
+      // the viewer's, and nothing once it is closing: the viewer's writes may go to the handle unchecked,
+      // as an RTMP player's do (see write-batch's `ownWrites`).
+      () => void ownWrites(socket),
       (refusal) => ws.close(4000 + refusal.status, refusal.message.slice(0, 100))
     )
     if (ws.readyState === ws.OPEN) ws.close(1000, "stream ended")

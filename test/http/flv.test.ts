@@ -32,7 +32,7 @@ describe("HTTP-FLV and WS-FLV", () => {
       })
     }))
 
-  it.scopedLive("WS-FLV: the same bytes as binary WebSocket messages", () =>
+  it.scopedLive("WS-FLV: the same bytes as binary WebSocket messages; pings answered between them", () =>
     Effect.gen(function* () {
       const server = yield* startHttpServer()
       yield* Effect.promise(async () => {
@@ -44,7 +44,16 @@ describe("HTTP-FLV and WS-FLV", () => {
             expect(binary).toBe(true)
             messages.push(data)
           })
-          await waitUntil("WS-FLV media", () => messages.length > 60)
+          // The media goes to the socket's handle and `ws` writes its pongs through the socket: whole frames both.
+          const pongs: Array<string> = []
+          ws.on("pong", (data: Buffer) => void pongs.push(data.toString()))
+          await waitUntil("WS-FLV media", () => messages.length > 20)
+          for (let i = 0; i < 5; i++) {
+            ws.ping(`p${i}`)
+            await new Promise((r) => setTimeout(r, 30))
+          }
+          await waitUntil("WS-FLV media and every pong", () => messages.length > 60 && pongs.length === 5)
+          expect(pongs).toEqual(["p0", "p1", "p2", "p3", "p4"])
           ws.close()
           expectPlayableFlv(Buffer.concat(messages))
         })
