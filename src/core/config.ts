@@ -48,6 +48,15 @@ export const viewerLimits = (config: ServerConfigShape): ViewerLimits => {
   return limits
 }
 
+/**
+ * The most bytes an RTMP connection may leave unread before it is ended, whatever it does: the largest queue
+ * a player is allowed (its join burst, at most a GOP cache, plus `--player-queue-hard-bytes`). It bounds what
+ * the server writes in answer to the client (ping answers, command results): a client that keeps asking and
+ * reads none of the answers would otherwise pile them up in the server's memory. (A WebSocket's pongs are
+ * bounded by `ws` itself.)
+ */
+export const unreadBytesLimit = (config: ServerConfigShape): number => config.playerQueueHardBytes + config.gopCacheMaxBytes
+
 /** The command-line flag of a setting: `chunkSize` → `--chunk-size`. */
 export const flagOf = (setting: SettingName): string => `--${flagName(setting)}`
 

@@ -27,7 +27,7 @@ import { CapsEx } from "../protocol/ertmp.js"
 import { ServerHandshake } from "../protocol/handshake.js"
 import { ServerSession, type SessionRequest } from "../session/server-session.js"
 import type { AccessRequest } from "../core/auth.js"
-import { ServerConfig, viewerLimits } from "../core/config.js"
+import { ServerConfig, unreadBytesLimit, viewerLimits } from "../core/config.js"
 import { type IoLog, type LogIoError, openIoLog } from "../transport/log-io.js"
 import { type SocketReads, streamedReads } from "../transport/socket-reads.js"
 import { BatchedOutput, endSocket, inBatch, inBatchWith, mergeWrites, ownWrites, type SocketWrites } from "../transport/write-batch.js"
@@ -176,7 +176,16 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
     const ioLog = yield* openIoLog(config.logIoDir, connectionId).pipe(Scope.extend(scope))
     // Every write to the socket is made through this or by `endSocket` (the finalizer above).
     const output = new ConnectionOutput(ownWrites(socket), ioLog, (reason) => fail(new ConnectionClosed({ reason: "SlowPlayer", message: reason })))
-    const write = (bytes: Buffer) => output.write(bytes)
+    // The handshake's and the session's writes (answers to the client: never the media, which the viewer policy
+    // bounds) are checked against the unread bytes a connection may leave: a client that sends pings or
+    // commands and reads none of the answers is ended, rather than piling them up.
+    const unreadLimit = unreadBytesLimit(config)
+    const write = (bytes: Buffer) => {
+      output.write(bytes)
+      if (output.queuedBytes() > unreadLimit) {
+        fail(new ConnectionClosed({ reason: "SlowPlayer", message: `more than ${unreadLimit} bytes of answers left unread (player-queue-hard-bytes + gop-cache-max-bytes)` }))
+      }
+    }
 
     /** Protocol errors are thrown by the sans-IO code; here they become this connection's failure. */
     const feed = (bytes: Buffer) => {

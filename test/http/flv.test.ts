@@ -119,6 +119,34 @@ describe("HTTP-FLV and WS-FLV", () => {
       })
     }), 60_000)
 
+  it.scopedLive("WS-FLV: a client that sends pings and reads none of the pongs is closed (ws ends a socket with 60 pongs pending)", () =>
+    Effect.gen(function* () {
+      const server = yield* startHttpServer({ httpWaitTimeout: Duration.seconds(60) })
+      yield* Effect.promise(async () => {
+        const client = net.connect({ host: "127.0.0.1", port: server.httpPort })
+        client.on("error", () => {})
+        client.write(
+          "GET /live/nobody.flv HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        try {
+          await waitUntil("the WS-FLV viewer to wait for its stream", async () => (await viewerCount(server.base)) === 1)
+          client.pause() // reads nothing from here on
+          // Up to 64 MB of pings, 1 MB at a time (8,065 of the largest a control frame may be): their pongs would
+          // pile up in the server's memory. `ws` answers them itself, through the socket's own queue (not the
+          // viewer's), and bounds that queue (its `maxPendingAutoPongs`); this pins that it still does.
+          const pings = Buffer.concat(Array.from({ length: 8065 }, () => maskedPing(125)))
+          for (let sent = 0; sent < 64 && !client.destroyed; sent++) {
+            if (!client.write(pings)) await Promise.race([new Promise((r) => client.once("drain", r)), new Promise((r) => setTimeout(r, 200))])
+            if ((await viewerCount(server.base)) === 0) break
+          }
+          await waitUntil("the flooding viewer to be closed", async () => (await viewerCount(server.base)) === 0, 10_000)
+        } finally {
+          client.destroy()
+        }
+      })
+    }), 60_000)
+
   it.scopedLive("a viewer that comes first waits and starts when the stream goes live; one that never does gets 404", () =>
     Effect.gen(function* () {
       const server = yield* startHttpServer({ httpWaitTimeout: Duration.seconds(2) })
@@ -195,6 +223,15 @@ const viewerBacklog = async (base: string): Promise<number> => {
   const { connections } = (await (await fetch(`${base}/api/v1/connections`)).json()) as { connections: Array<{ protocol: string; queuedBytes: number }> }
   return connections.find((c) => c.protocol === "ws-flv")?.queuedBytes ?? 0
 }
+
+/** The server's WS-FLV viewers, from the API. */
+const viewerCount = async (base: string): Promise<number> => {
+  const { connections } = (await (await fetch(`${base}/api/v1/connections`)).json()) as { connections: Array<{ protocol: string }> }
+  return connections.filter((c) => c.protocol === "ws-flv").length
+}
+
+/** A client's ping with `length` (≤ 125) bytes of payload, masked with a zero mask. */
+const maskedPing = (length: number): Buffer => Buffer.concat([Buffer.from([0x89, 0x80 | length, 0, 0, 0, 0]), Buffer.alloc(length, 0x70)])
 
 /** A client's close frame: masked, as a client must send it (the mask is zero, which leaves the code as it is). */
 const maskedCloseFrame = (code: number): Buffer => Buffer.from([0x88, 0x82, 0, 0, 0, 0, code >> 8, code & 0xff])
