@@ -121,6 +121,7 @@ export const settings = {
   httpCors: text("*", "Access-Control-Allow-Origin for media and the read API"),
   httpWaitTimeout: seconds(Duration.seconds(30), "Time an HTTP/WS viewer waits for a stream that is not live yet"),
   httpHeaderTimeout: seconds(Duration.seconds(10), "Time a client has to send its request headers"),
+  httpMaxPipelined: integer(32, 1, ANY, "Most requests of one HTTP connection waiting for their answers (pipelined); one more closes it"),
   apiToken: optionalSecret("RTMP_API_TOKEN", "Bearer token for the API's write endpoints; without one they are refused"),
   hls: onOff(true, "Serve live streams as LL-HLS"),
   // On demand by default (as MediaMTX does): packaging from publish costs an ingest server twice the CPU and

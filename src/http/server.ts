@@ -38,6 +38,10 @@ type RoutesContext = Effect.Effect.Context<typeof routes>
 
 export class HttpListenError extends Data.TaggedError("HttpListenError")<{ readonly message: string }> {}
 
+/** A connection Node's HTTP server answers, with the count of its requests not answered yet. */
+const unanswered = Symbol("effect-rtmp/unansweredRequests")
+type Pipelining = net.Socket & { [unanswered]?: number }
+
 /** Largest request head accepted (Node answers 431 above it). */
 const MAX_HEADER_BYTES = 16 * 1024
 
@@ -154,6 +158,7 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
     }
 
     const onRequest = (incoming: http.IncomingMessage, response: http.ServerResponse) => {
+      if (!withinPipelineLimit(incoming.socket as Pipelining, response)) return
       if (incoming.method !== "GET") return handler(incoming, response)
       const url = new URL(incoming.url ?? "/", "http://localhost")
       const request = flvRequest(incoming, url, "h")
@@ -168,6 +173,28 @@ export class HttpServer extends Effect.Service<HttpServer>()("effect-rtmp/HttpSe
           Effect.catchAllCause((cause) => Effect.logError("HTTP-FLV viewer failed", cause))
         )
       )
+    }
+
+    /**
+     * Node answers a connection's requests in order and reads on meanwhile: a client that pipelines requests and
+     * reads none of the answers would pile them up, each with its handler's state (~100 bytes of request for
+     * a few KB of heap). Past `--http-max-pipelined` unanswered requests the connection is closed.
+     */
+    const withinPipelineLimit = (socket: Pipelining, response: http.ServerResponse): boolean => {
+      if (socket.destroyed) return false
+      const waiting = (socket[unanswered] ?? 0) + 1
+      if (waiting > config.httpMaxPipelined) {
+        socket.destroy()
+        runMedia(
+          Effect.logWarning(`HTTP connection closed: more than ${config.httpMaxPipelined} requests waiting for their answers (http-max-pipelined)`).pipe(
+            Effect.annotateLogs({ remote: socket.remoteAddress ?? "" })
+          )
+        )
+        return false
+      }
+      socket[unanswered] = waiting
+      response.once("close", () => void (socket[unanswered] = (socket[unanswered] ?? 1) - 1))
+      return true
     }
 
     const onUpgrade = (incoming: http.IncomingMessage, socket: net.Socket, head: Buffer) => {

@@ -148,4 +148,27 @@ describe("hostile HTTP", () => {
         }
       })
     }), 60_000)
+
+  it.scopedLive("pipelined requests are answered in order; a client that pipelines on and reads none of the answers is closed at --http-max-pipelined", () =>
+    Effect.gen(function* () {
+      const server = yield* startHttpServer({ httpMaxPipelined: 8 })
+      yield* Effect.promise(async () => {
+        const request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        // Eight at once, read: all answered.
+        const polite = await raw(server.httpPort, request.repeat(7) + request.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n"))
+        expect(polite.match(/HTTP\/1\.1 200/g)).toHaveLength(8)
+
+        const rude = net.connect({ host: "127.0.0.1", port: server.httpPort })
+        let closed = false
+        rude.on("error", () => {})
+        rude.on("close", () => void (closed = true))
+        rude.pause() // reads none of the answers
+        const flood = Buffer.from(request.repeat(10_000))
+        for (let i = 0; i < 200 && !closed; i++) {
+          if (!rude.write(flood)) await Promise.race([new Promise((r) => rude.once("drain", r)), new Promise((r) => setTimeout(r, 100))])
+        }
+        await waitUntil("the flooding connection to be closed", () => closed, 10_000)
+        expect((await fetch(`${server.base}/healthz`)).status).toBe(200)
+      })
+    }))
 })
