@@ -18,7 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import { Access } from "../core/access.js"
 import { AuthDenied } from "../core/auth.js"
-import { ServerConfig, viewerLimits } from "../core/config.js"
+import { ServerConfig, unreadBytesLimit, viewerLimits } from "../core/config.js"
 import { StreamPlacement } from "../core/placement.js"
 import { StreamBusy, StreamRegistry } from "../core/registry.js"
 import type { LiveStream } from "../media/stream.js"
@@ -57,7 +57,8 @@ export const EdgeLive = Layer.scopedDiscard(
       healthyAfter: Duration.seconds(10),
       chunkSize: config.chunkSize,
       viewerLimits: viewerLimits(config),
-      tls: defaultRelayTls
+      tls: defaultRelayTls,
+      maxUnreadBytes: unreadBytesLimit(config)
     }
     const policy = retryPolicy({ base: "300 millis", max: "3 seconds", maxAttempts: 0, jitter: true })
     const runtime = yield* Effect.runtime<never>()

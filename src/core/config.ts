@@ -49,11 +49,11 @@ export const viewerLimits = (config: ServerConfigShape): ViewerLimits => {
 }
 
 /**
- * The most bytes an RTMP connection may leave unread before it is ended, whatever it does: the largest queue
- * a player is allowed (its join burst, at most a GOP cache, plus `--player-queue-hard-bytes`). It bounds what
- * the server writes in answer to the client (ping answers, command results): a client that keeps asking and
- * reads none of the answers would otherwise pile them up in the server's memory. (A WebSocket's pongs are
- * bounded by `ws` itself.)
+ * The most bytes the peer of an RTMP connection (a client, or a relay's remote server) may leave unread before
+ * the connection is ended, whatever it does: the largest queue a player is allowed (its join burst, at most a
+ * GOP cache, plus `--player-queue-hard-bytes`). It bounds what we write in answer to the peer (ping answers,
+ * command results): a peer that keeps asking and reads none of the answers would otherwise pile them up in our
+ * memory. (A WebSocket's pongs are bounded by `ws` itself.)
  */
 export const unreadBytesLimit = (config: ServerConfigShape): number => config.playerQueueHardBytes + config.gopCacheMaxBytes
 

@@ -21,7 +21,7 @@ import type { AmfValue } from "../protocol/amf0.js"
 import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { isProtocolError } from "../protocol/errors.js"
 import { ClientHandshake } from "../protocol/handshake.js"
-import { batchedWrite, endSocket, inBatchWith } from "../transport/write-batch.js"
+import { backlogOf, batchedWrite, endSocket, inBatchWith } from "../transport/write-batch.js"
 import { type ClientEvent, ClientSession, defaultClientOptions } from "../session/client-session.js"
 import { RelayError } from "./supervisor.js"
 import { normalizeFingerprint, redact, type RtmpUrl, tcUrl } from "./url.js"
@@ -44,6 +44,12 @@ export interface ClientOptions {
   /** Outgoing chunk size, announced after connect. */
   readonly chunkSize: number
   readonly tls?: RelayTls
+  /**
+   * Bytes of ours the server may leave unread before the connection is ended: a server that sends pings and
+   * reads none of the answers would otherwise pile them up in our memory (the slow-consumer policy bounds
+   * only a push's media).
+   */
+  readonly maxUnreadBytes: number
   /** Extra connect properties: a pull announces what it forwards (E-RTMP `fourCcList`, `capsEx`). */
   readonly connectProperties?: ReadonlyArray<readonly [string, AmfValue]>
   readonly onMedia: (message: RtmpMessage) => void
@@ -95,7 +101,12 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
           setTimeout(() => socket.destroy(), 2000).unref()
         })
     )
-    const write = (bytes: Buffer) => batchedWrite(socket, bytes)
+    const write = (bytes: Buffer) => {
+      batchedWrite(socket, bytes)
+      if (backlogOf(socket, socket.writableLength) > options.maxUnreadBytes) {
+        fail(new RelayError({ reason: "SlowRemote", message: `${where}: more than ${options.maxUnreadBytes} bytes left unread (player-queue-hard-bytes + gop-cache-max-bytes)` }))
+      }
+    }
     const sessionOptions = { ...defaultClientOptions(url.app, tcUrl(url)), chunkSize: options.chunkSize, connectProperties: options.connectProperties ?? [] }
     const session = new ClientSession(sessionOptions, write, (event) => {
       if (event._tag === "Media") options.onMedia(event.message)

@@ -39,6 +39,8 @@ export interface RelaySettings {
   readonly viewerLimits: ViewerLimits
   /** How `rtmps://` remotes are trusted. */
   readonly tls: RelayTls
+  /** Bytes of ours the remote may leave unread (answers, a push's media) before the connection is ended. */
+  readonly maxUnreadBytes: number
 }
 
 /** Media held while the local stream goes live (a few frames at most); beyond this, frames are dropped. */
@@ -70,6 +72,7 @@ export const pullAttempt = (spec: PullSpec, settings: RelaySettings) => (control
       timeout: settings.timeout,
       chunkSize: settings.chunkSize,
       tls: settings.tls,
+      maxUnreadBytes: settings.maxUnreadBytes,
       // As a player we take every codec and track, to forward them as they come.
       connectProperties: clientCapabilities(),
       onMedia: (message) => {

@@ -62,6 +62,7 @@ export const pushAttempt = (spec: PushSpec, settings: RelaySettings) => (control
             timeout: settings.timeout,
             chunkSize: settings.chunkSize,
             tls: settings.tls,
+            maxUnreadBytes: settings.maxUnreadBytes,
             // Like OBS, no fourCcList when publishing; the Reconnect capability lets the server move us.
             connectProperties: [["capsEx", CapsEx.Reconnect]],
             onMedia: () => {},

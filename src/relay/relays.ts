@@ -12,7 +12,7 @@ import * as Queue from "effect/Queue"
 import type * as Schedule from "effect/Schedule"
 import { Directory } from "../cluster/directory.js"
 import { leased } from "../cluster/leases.js"
-import { ServerConfig, viewerLimits } from "../core/config.js"
+import { ServerConfig, unreadBytesLimit, viewerLimits } from "../core/config.js"
 import { StreamRegistry } from "../core/registry.js"
 import { defaultRelayTls, type RelayTls } from "./client.js"
 import { RelayHealth, RelayStatus } from "./health.js"
@@ -58,7 +58,8 @@ const runRelays = (config: RelayConfig) =>
       healthyAfter: config.healthyAfter,
       chunkSize: server.chunkSize,
       viewerLimits: viewerLimits(server),
-      tls: config.tls
+      tls: config.tls,
+      maxUnreadBytes: unreadBytesLimit(server)
     }
 
     for (const pull of config.pulls) {

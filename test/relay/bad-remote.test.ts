@@ -4,6 +4,7 @@
 import { expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { randomBytes } from "node:crypto"
+import { encodeMessage } from "../../src/protocol/chunk-writer.js"
 import { RelayStatus } from "../../src/relay/health.js"
 import { pullId } from "../../src/relay/relays.js"
 import { parseRtmpUrl } from "../../src/relay/url.js"
@@ -52,3 +53,32 @@ it.scopedLive("garbage handshake, _error on connect, and a silent server each en
       player.close()
     })
   }), 30_000)
+
+it.scopedLive("a remote that floods pings and reads none of the answers is dropped once they pass the unread limit", () =>
+  Effect.gen(function* () {
+    // Ping requests (User Control event 6) in 1 MB runs; a pull answers each with 18 bytes.
+    const ping = encodeMessage(2, 4, 0, 0, Buffer.from([0, 6, 0, 0, 0, 0]), 128)
+    const pings = Buffer.concat(Array.from({ length: Math.floor((1024 * 1024) / ping.length) }, () => ping))
+    const flooding = yield* fakeRtmpServer((request, session, socket) => {
+      if (request._tag === "Connect") {
+        session.acceptConnect(request.transactionId, 0, request.app ?? "")
+        socket.pause() // reads nothing from here on
+        const flood = (left: number) => {
+          if (left === 0 || socket.destroyed) return
+          if (socket.write(pings)) setImmediate(() => flood(left - 1))
+          else socket.once("drain", () => flood(left - 1))
+        }
+        flood(256)
+      }
+      session.resume()
+    })
+    const remote = parseRtmpUrl(`rtmp://127.0.0.1:${flooding.port}/live/pings`)
+    const server = yield* startServer(
+      { pulls: [{ remote, app: "live", name: "pings" }], timeout: Duration.seconds(20) },
+      { playerQueueSoftBytes: 256 * 1024, playerQueueHardBytes: 512 * 1024, gopCacheMaxBytes: 512 * 1024 }
+    )
+    const status = yield* server.health
+      .waitFor(pullId(remote, "live", "pings"), (s) => s._tag === "Backoff")
+      .pipe(Effect.timeout("20 seconds"))
+    expect(status._tag === "Backoff" ? status.lastError : "").toMatch(/^SlowRemote: .*more than 1048576 bytes left unread/)
+  }), 40_000)
