@@ -60,6 +60,8 @@ export interface ClientConnection {
   readonly session: ClientSession
   readonly socket: net.Socket
   readonly write: (bytes: Buffer) => void
+  /** Bytes written and not yet taken by the socket (what the server has left unread, or a batch still holds). */
+  readonly queuedBytes: () => number
   /** Waits for the first queued event `pick` accepts (others are skipped), bounded by the timeout. */
   readonly awaitEvent: <A>(what: string, pick: (event: ClientEvent) => A | undefined) => Effect.Effect<A, RelayError>
   /** The next queued control event (statuses, user control, commands). */
@@ -101,9 +103,10 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
           setTimeout(() => socket.destroy(), 2000).unref()
         })
     )
+    const queuedBytes = () => backlogOf(socket, socket.writableLength)
     const write = (bytes: Buffer) => {
       batchedWrite(socket, bytes)
-      if (backlogOf(socket, socket.writableLength) > options.maxUnreadBytes) {
+      if (queuedBytes() > options.maxUnreadBytes) {
         fail(new RelayError({ reason: "SlowRemote", message: `${where}: more than ${options.maxUnreadBytes} bytes left unread (player-queue-hard-bytes + gop-cache-max-bytes)` }))
       }
     }
@@ -190,7 +193,7 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
       return undefined
     }).pipe(Effect.flatMap((result) => (result === true ? Effect.void : Effect.fail(result))))
 
-    return { session, socket, write, awaitEvent, nextEvent, closed: Deferred.await(closed) } satisfies ClientConnection
+    return { session, socket, write, queuedBytes, awaitEvent, nextEvent, closed: Deferred.await(closed) } satisfies ClientConnection
   })
 
 /** createStream, then the new stream id. */

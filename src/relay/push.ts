@@ -20,7 +20,7 @@ import { Viewer } from "../media/viewer.js"
 import { stringProperty } from "../protocol/amf0.js"
 import { CapsEx } from "../protocol/ertmp.js"
 import { RtmpPublishSink } from "../rtmp/sinks.js"
-import { backlogOf, inBatch } from "../transport/write-batch.js"
+import { inBatch } from "../transport/write-batch.js"
 import { type ClientConnection, createStream, openClient } from "./client.js"
 import type { RelaySettings } from "./pull.js"
 import { type AttemptControl, RelayError } from "./supervisor.js"
@@ -85,7 +85,7 @@ export const pushAttempt = (spec: PushSpec, settings: RelaySettings) => (control
     const sinkFor = (destination: Destination) =>
       new RtmpPublishSink(destination.streamId, settings.chunkSize, {
         write: destination.connection.write,
-        queuedBytes: () => backlogOf(destination.connection.socket, destination.connection.socket.writableLength),
+        queuedBytes: destination.connection.queuedBytes,
         disconnect: (reason) => Deferred.unsafeDone(slow, Exit.fail(new RelayError({ reason: "SlowRemote", message: `${redact(destination.url)}: ${reason}` })))
       })
 
