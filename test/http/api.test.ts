@@ -8,6 +8,7 @@ import { Duration, Effect, Option, Redacted } from "effect"
 import * as http from "node:http"
 import * as net from "node:net"
 import { playAs, syntheticPublisher } from "../support/client.js"
+import { writeThenDrain } from "../support/floods.js"
 import { waitUntil } from "../support/poll.js"
 import { startHttpServer } from "../support/server.js"
 
@@ -165,7 +166,7 @@ describe("hostile HTTP", () => {
         rude.pause() // reads none of the answers
         const flood = Buffer.from(request.repeat(10_000))
         for (let i = 0; i < 200 && !closed; i++) {
-          if (!rude.write(flood)) await Promise.race([new Promise((r) => rude.once("drain", r)), new Promise((r) => setTimeout(r, 100))])
+          await writeThenDrain(rude, flood, 100)
         }
         await waitUntil("the flooding connection to be closed", () => closed, 10_000)
         expect((await fetch(`${server.base}/healthz`)).status).toBe(200)

@@ -9,9 +9,11 @@ import WebSocket from "ws"
 import { tokens, signToken } from "../../src/core/auth.js"
 import { Redacted } from "effect"
 import { syntheticPublisher, whilePublishing } from "../support/client.js"
+import { writeThenDrain } from "../support/floods.js"
 import { expectPlayableFlv, httpGet } from "../support/http.js"
 import { waitUntil } from "../support/poll.js"
 import { startHttpServer } from "../support/server.js"
+import { maskedCloseFrame, maskedPing, serverFrames, wsUpgradeRequest } from "../support/ws-frames.js"
 
 describe("HTTP-FLV and WS-FLV", () => {
   it.scopedLive("GET /live/NAME.flv: 200 video/x-flv with CORS; header, onMetaData, sequence header, keyframe, then live", () =>
@@ -94,13 +96,10 @@ describe("HTTP-FLV and WS-FLV", () => {
         client.on("error", () => {})
         client.on("close", () => void (ended = true))
         try {
-          client.write(
-            "GET /live/closing.flv HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
-              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-          )
+          client.write(wsUpgradeRequest("/live/closing.flv"))
           await waitUntil("WS-FLV media", () => Buffer.concat(received).length > 200_000)
           client.pause() // the client stops reading: the kernel's buffers fill, then the server's queue
-          await waitUntil("media queued in the server behind the client", async () => (await viewerBacklog(server.base)) > 0, 20_000, 100)
+          await waitUntil("media queued in the server behind the client", async () => ((await wsFlvViewers(server.base))[0]?.queuedBytes ?? 0) > 0, 20_000, 100)
           client.write(maskedCloseFrame(1000)) // it still sends: its close
           await new Promise((r) => setTimeout(r, 300)) // ~15 frames the server must not send after its close frame
           client.resume()
@@ -125,22 +124,19 @@ describe("HTTP-FLV and WS-FLV", () => {
       yield* Effect.promise(async () => {
         const client = net.connect({ host: "127.0.0.1", port: server.httpPort })
         client.on("error", () => {})
-        client.write(
-          "GET /live/nobody.flv HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
-            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        )
+        client.write(wsUpgradeRequest("/live/nobody.flv"))
         try {
-          await waitUntil("the WS-FLV viewer to wait for its stream", async () => (await viewerCount(server.base)) === 1)
+          await waitUntil("the WS-FLV viewer to wait for its stream", async () => (await wsFlvViewers(server.base)).length === 1)
           client.pause() // reads nothing from here on
           // Up to 64 MB of pings, 1 MB at a time (8,065 of the largest a control frame may be): their pongs would
           // pile up in the server's memory. `ws` answers them itself, through the socket's own queue (not the
           // viewer's), and bounds that queue (its `maxPendingAutoPongs`); this pins that it still does.
           const pings = Buffer.concat(Array.from({ length: 8065 }, () => maskedPing(125)))
           for (let sent = 0; sent < 64 && !client.destroyed; sent++) {
-            if (!client.write(pings)) await Promise.race([new Promise((r) => client.once("drain", r)), new Promise((r) => setTimeout(r, 200))])
-            if ((await viewerCount(server.base)) === 0) break
+            await writeThenDrain(client, pings, 200)
+            if ((await wsFlvViewers(server.base)).length === 0) break
           }
-          await waitUntil("the flooding viewer to be closed", async () => (await viewerCount(server.base)) === 0, 10_000)
+          await waitUntil("the flooding viewer to be closed", async () => (await wsFlvViewers(server.base)).length === 0, 10_000)
         } finally {
           client.destroy()
         }
@@ -218,37 +214,8 @@ describe("HTTP-FLV and WS-FLV", () => {
     }))
 })
 
-/** The queued bytes of the server's one WS-FLV viewer, from the API. */
-const viewerBacklog = async (base: string): Promise<number> => {
-  const { connections } = (await (await fetch(`${base}/api/v1/connections`)).json()) as { connections: Array<{ protocol: string; queuedBytes: number }> }
-  return connections.find((c) => c.protocol === "ws-flv")?.queuedBytes ?? 0
-}
-
 /** The server's WS-FLV viewers, from the API. */
-const viewerCount = async (base: string): Promise<number> => {
-  const { connections } = (await (await fetch(`${base}/api/v1/connections`)).json()) as { connections: Array<{ protocol: string }> }
-  return connections.filter((c) => c.protocol === "ws-flv").length
-}
-
-/** A client's ping with `length` (≤ 125) bytes of payload, masked with a zero mask. */
-const maskedPing = (length: number): Buffer => Buffer.concat([Buffer.from([0x89, 0x80 | length, 0, 0, 0, 0]), Buffer.alloc(length, 0x70)])
-
-/** A client's close frame: masked, as a client must send it (the mask is zero, which leaves the code as it is). */
-const maskedCloseFrame = (code: number): Buffer => Buffer.from([0x88, 0x82, 0, 0, 0, 0, code >> 8, code & 0xff])
-
-/** The opcodes of the unmasked frames a server wrote, in order; an incomplete last frame is left out. */
-const serverFrames = (bytes: Buffer): Array<{ readonly opcode: number }> => {
-  const frames: Array<{ opcode: number }> = []
-  let at = 0
-  while (at + 2 <= bytes.length) {
-    const opcode = (bytes[at] as number) & 0x0f
-    const short = (bytes[at + 1] as number) & 0x7f
-    const headerLength = short === 126 ? 4 : short === 127 ? 10 : 2
-    if (at + headerLength > bytes.length) break
-    const length = short === 126 ? bytes.readUInt16BE(at + 2) : short === 127 ? Number(bytes.readBigUInt64BE(at + 2)) : short
-    if (at + headerLength + length > bytes.length) break
-    frames.push({ opcode })
-    at += headerLength + length
-  }
-  return frames
+const wsFlvViewers = async (base: string): Promise<Array<{ readonly queuedBytes: number }>> => {
+  const { connections } = (await (await fetch(`${base}/api/v1/connections`)).json()) as { connections: Array<{ protocol: string; queuedBytes: number }> }
+  return connections.filter((c) => c.protocol === "ws-flv")
 }

@@ -4,12 +4,12 @@
 import { expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { randomBytes } from "node:crypto"
-import { encodeMessage } from "../../src/protocol/chunk-writer.js"
 import { RelayStatus } from "../../src/relay/health.js"
 import { pullId } from "../../src/relay/relays.js"
 import { parseRtmpUrl } from "../../src/relay/url.js"
 import { isMedia, playAs, publishAs } from "../support/client.js"
 import { fakeRtmpServer, fakeTcpServer } from "../support/fake-server.js"
+import { pingRequests, writeThenDrain } from "../support/floods.js"
 import { startServer } from "../support/server.js"
 
 it.scopedLive("garbage handshake, _error on connect, and a silent server each end in a typed error and a backoff", () =>
@@ -56,19 +56,14 @@ it.scopedLive("garbage handshake, _error on connect, and a silent server each en
 
 it.scopedLive("a remote that floods pings and reads none of the answers is dropped once they pass the unread limit", () =>
   Effect.gen(function* () {
-    // Ping requests (User Control event 6) in 1 MB runs; a pull answers each with 18 bytes.
-    const ping = encodeMessage(2, 4, 0, 0, Buffer.from([0, 6, 0, 0, 0, 0]), 128)
-    const pings = Buffer.concat(Array.from({ length: Math.floor((1024 * 1024) / ping.length) }, () => ping))
+    const pings = pingRequests(1024 * 1024) // sent in 1 MB runs
     const flooding = yield* fakeRtmpServer((request, session, socket) => {
       if (request._tag === "Connect") {
         session.acceptConnect(request.transactionId, 0, request.app ?? "")
         socket.pause() // reads nothing from here on
-        const flood = (left: number) => {
-          if (left === 0 || socket.destroyed) return
-          if (socket.write(pings)) setImmediate(() => flood(left - 1))
-          else socket.once("drain", () => flood(left - 1))
-        }
-        flood(256)
+        void (async () => {
+          for (let sent = 0; sent < 256 && !socket.destroyed; sent++) await writeThenDrain(socket, pings, 200)
+        })()
       }
       session.resume()
     })

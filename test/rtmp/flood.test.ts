@@ -6,10 +6,10 @@
 import { expect, layer } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as net from "node:net"
-import { encodeMessage } from "../../src/protocol/chunk-writer.js"
 import { ClientHandshake } from "../../src/protocol/handshake.js"
 import { RtmpServer } from "../../src/rtmp/listener.js"
 import { connectClient, isMedia, isStatus, openStream } from "../support/client.js"
+import { pingRequests, writeThenDrain } from "../support/floods.js"
 import { sleep } from "../support/processes.js"
 import { testServer } from "../support/server.js"
 
@@ -110,13 +110,11 @@ layer(testServer({ playerQueueSoftBytes: 256 * 1024, playerQueueHardBytes: 512 *
         const client = await connectClient(server.address.port)
         await openStream(client)
         client.socket.pause() // reads nothing from here on
-        // Ping requests (User Control event 6), 1 MB at a time: each is answered with 18 bytes.
-        const ping = encodeMessage(2, 4, 0, 0, Buffer.from([0, 6, 0, 0, 0, 0]), 128)
-        const pings = Buffer.concat(Array.from({ length: Math.floor(1024 * 1024 / ping.length) }, () => ping))
+        const pings = pingRequests(1024 * 1024) // 1 MB at a time
         const started = Date.now()
         try {
           for (let sent = 0; sent < 256 && (await Effect.runPromise(server.connectionCount)) > 0; sent++) {
-            if (!client.socket.write(pings)) await Promise.race([new Promise((r) => client.socket.once("drain", r)), sleep(200)])
+            await writeThenDrain(client.socket, pings, 200)
           }
           const deadline = Date.now() + 10_000
           while ((await Effect.runPromise(server.connectionCount)) > 0 && Date.now() < deadline) await sleep(100)
