@@ -2,8 +2,9 @@
  * One accepted TCP connection, from handshake to close, in its own scope and its one fiber: the socket,
  * the log files and every registry membership (publisher, players) are released when it ends, whatever
  * ends it. Bytes are handled synchronously as each read arrives (sans-IO session); decisions that need the
- * registry run in the connection's fiber, one at a time, in order. Time limits (pings, publisher idle) are
- * checked by the Connections sweep.
+ * registry run in the connection's fiber, one at a time, in order (what it publishes and plays, and how
+ * each request is decided: stream-requests.ts). Time limits (pings, publisher idle) are checked by the
+ * Connections sweep (liveness.ts).
  */
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
@@ -17,25 +18,19 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type * as net from "node:net"
-import { AmfObject, encodeAll } from "../protocol/amf0.js"
 import { Access } from "../core/access.js"
 import { Connections } from "../core/connections.js"
 import { setFiberAnnotations } from "../core/fiber-annotations.js"
-import type { RtmpMessage } from "../protocol/chunk-reader.js"
 import { isProtocolError, type ProtocolError } from "../protocol/errors.js"
-import { CapsEx } from "../protocol/ertmp.js"
 import { ServerHandshake } from "../protocol/handshake.js"
 import { ServerSession, type SessionRequest } from "../session/server-session.js"
-import type { AccessRequest } from "../core/auth.js"
-import { ServerConfig, unreadBytesLimit, viewerLimits } from "../core/config.js"
+import { ServerConfig, unreadBytesLimit } from "../core/config.js"
 import { type IoLog, type LogIoError, openIoLog } from "../transport/log-io.js"
 import { type SocketReads, streamedReads } from "../transport/socket-reads.js"
-import { BatchedOutput, endSocket, inBatch, inBatchWith, mergeWrites, ownWrites, type SocketWrites } from "../transport/write-batch.js"
-import type { LiveStream, PublisherInfo } from "../media/stream.js"
-import { Viewer } from "../media/viewer.js"
-import { describePeer, LEGACY_PEER, type PeerCapabilities, readPeerCapabilities, serverCapabilities } from "./capabilities.js"
+import { BatchedOutput, endSocket, inBatchWith, ownWrites, type SocketWrites } from "../transport/write-batch.js"
 import { Liveness } from "./liveness.js"
-import { RtmpPlaySink, type RtmpTransport } from "./sinks.js"
+import type { RtmpTransport } from "./sinks.js"
+import { ConnectionStreams } from "./stream-requests.js"
 
 export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
   readonly reason: "PeerClosed" | "SocketError" | "SlowPlayer" | "Rejected" | "ShuttingDown" | "PingTimeout" | "PublisherIdle" | "TakenOver"
@@ -63,21 +58,6 @@ const MAX_PENDING_BYTES = 256 * 1024
 
 /** Protocol errors end the connection as expected failures; anything else thrown is a bug (a defect). */
 const exitFor = (cause: unknown): Exit.Exit<never, ConnectionError> => (isProtocolError(cause) ? Exit.fail(cause) : Exit.die(cause))
-
-/** A publish or play on one message stream, held in its own scope: closing it leaves the registry. */
-interface Publishing {
-  readonly scope: Scope.CloseableScope
-  readonly stream: LiveStream
-  readonly info: PublisherInfo
-  /** The name the client published to (a key, when keys map to public names). */
-  readonly requestedName: string
-}
-
-interface Playing {
-  readonly scope: Scope.CloseableScope
-  readonly stream: LiveStream
-  readonly viewer: Viewer
-}
 
 /**
  * The session's requests, handed from the socket's callbacks to the connection's fiber. Not an Effect
@@ -248,15 +228,12 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
     yield* Effect.logDebug(`Handshake completed (${handshake.usedDigest ? "digest" : "simple"})`)
 
     // --- session -------------------------------------------------------------------------------------
-    const publishing = new Map<number, Publishing>()
-    const playing = new Map<number, Playing>()
-    let app: string | undefined
-    let peer: PeerCapabilities = LEGACY_PEER
-    let mediaMessages = 0
-
-    /** A reconnecting publisher's new connection (this one) took the stream over: the old one is closed. */
-    const handedOver = (previous: PublisherInfo) => previous.kick?.(`handed over to ${connectionId} (reconnect)`)
-
+    /** Checked once a second by the Connections sweep (see liveness.ts). */
+    const liveness = new Liveness({
+      pingIntervalMillis: Duration.toMillis(config.pingInterval),
+      pingTimeoutMillis: Duration.toMillis(config.pingTimeout),
+      publisherIdleMillis: Duration.toMillis(config.publisherIdleTimeout)
+    })
     const session: ServerSession = new ServerSession(
       {
         chunkSize: config.chunkSize,
@@ -275,36 +252,26 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
         // The socket is read on while a request is decided, so a peer that leaves meanwhile is seen at once
         // (an authorization may take seconds); what it sends waits in the session, up to a bound.
         request: (request) => requests.offer(request),
-        media: (message: RtmpMessage) => {
-          mediaMessages++
-          const entry = publishing.get(message.streamId)
-          // After a takeover this connection is on its way out: its media must not reach the stream.
-          if (entry !== undefined && entry.stream.acceptsMediaFrom(entry.info, handedOver)) {
-            entry.stream.publishMedia(message.typeId, message.timestamp, message.payload)
-          }
-        },
-        data: (streamId, values, setDataFrame, timestamp) => {
-          const entry = publishing.get(streamId)
-          if (entry === undefined || !entry.stream.acceptsMediaFrom(entry.info, handedOver)) return
-          const target = entry.stream
-          const [name, value] = values
-          if (name === "onMetaData" && value instanceof AmfObject) target.setMetadata(value)
-          else if (setDataFrame && name === "@clearDataFrame") target.clearMetadata()
-          else if (!setDataFrame || name !== "onMetaData") target.publishData(encodeAll(values), timestamp)
-        }
+        media: (message) => streams.media(message),
+        data: (streamId, values, setDataFrame, timestamp) => streams.data(streamId, values, setDataFrame, timestamp)
       }
     )
+    const streams = new ConnectionStreams({
+      connectionId,
+      protocol,
+      socket,
+      config,
+      access,
+      session,
+      output,
+      liveness,
+      now,
+      ended: () => failed,
+      close: (reason, message) => fail(new ConnectionClosed({ reason, message }))
+    })
 
-    /** Checked once a second by the Connections sweep (see liveness.ts). */
-    const liveness = new Liveness(
-      {
-        pingIntervalMillis: Duration.toMillis(config.pingInterval),
-        pingTimeoutMillis: Duration.toMillis(config.pingTimeout),
-        publisherIdleMillis: Duration.toMillis(config.publisherIdleTimeout)
-      }
-    )
     const watch = (at: number) => {
-      switch (liveness.check(at, session.reader.bytesRead, publishing.size > 0, mediaMessages)) {
+      switch (liveness.check(at, session.reader.bytesRead, streams.publishing.size > 0, streams.mediaMessages)) {
         case "alive":
           return
         case "ping":
@@ -318,200 +285,23 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       }
     }
 
-    /** Bytes queued behind a slow reader (what a merge window holds is not: see write-batch). */
-    const queuedBytes = () => output.queuedBytes()
     yield* Scope.extend(scope)(connections.register({
       id: connectionId,
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
       protocol,
       connectedAt: now(),
-      role: () => (publishing.size > 0 ? "publisher" : playing.size > 0 ? "player" : "connecting"),
-      stream: () => (publishing.values().next().value ?? playing.values().next().value)?.stream.key,
+      role: () => streams.role(),
+      stream: () => streams.streamKey(),
       bytesIn: () => session.reader.bytesRead,
       bytesOut: () => socket.bytesWritten,
-      queuedBytes,
-      droppedFrames: () => [...playing.values()].reduce((sum, entry) => sum + entry.viewer.droppedFrames, 0),
+      // Bytes queued behind a slow reader (what a merge window holds is not: see write-batch).
+      queuedBytes: () => output.queuedBytes(),
+      droppedFrames: () => streams.droppedFrames(),
       kick: (reason) => fail(new ConnectionClosed({ reason: "Rejected", message: reason })),
       watch,
-      requestReconnect: (tcUrl, description, force = false) => {
-        if (failed || (!force && (peer.capsEx & CapsEx.Reconnect) === 0)) return false
-        session.sendReconnectRequest(tcUrl, description)
-        // Its next connection may take the stream over at once (the takeover path: viewers stay, time continues).
-        for (const entry of publishing.values()) if (entry.stream.publisher === entry.info) entry.stream.publisherMoving = true
-        return true
-      }
+      requestReconnect: (tcUrl, description, force) => streams.requestReconnect(tcUrl, description, force)
     }))
-
-    const announcements = {
-      status: (streamId: number, level: "status" | "error", code: string, description: string) =>
-        session.sendStatus(streamId, level, code, description),
-      userControl: (control: Parameters<ServerSession["sendUserControl"]>[0]) => session.sendUserControl(control)
-    }
-    const limits = viewerLimits(config)
-    const mergeMillis = Duration.toMillis(config.mergeWrites)
-
-    const stopPublishing = Effect.fnUntraced(function* (streamId: number) {
-      const entry = publishing.get(streamId)
-      if (entry === undefined) return false
-      publishing.delete(streamId)
-      yield* Scope.close(entry.scope, Exit.void)
-      yield* Effect.logInfo(`Unpublished ${entry.stream.key}`)
-      return true
-    })
-
-    const stopPlaying = Effect.fnUntraced(function* (streamId: number) {
-      const entry = playing.get(streamId)
-      if (entry === undefined) return
-      playing.delete(streamId)
-      entry.viewer.stop()
-      yield* Scope.close(entry.scope, Exit.void)
-      yield* Effect.logInfo(`Stopped playing ${entry.stream.key}`)
-    })
-
-    yield* Scope.addFinalizer(
-      scope,
-      Effect.gen(function* () {
-        for (const id of [...publishing.keys()]) yield* stopPublishing(id)
-        for (const id of [...playing.keys()]) yield* stopPlaying(id)
-      })
-    )
-
-    const reject = (message: string) =>
-      Effect.suspend(() => {
-        fail(new ConnectionClosed({ reason: "Rejected", message }))
-        return Effect.void
-      })
-
-    const accessRequest = (app: string, name: string, query: string): AccessRequest => ({
-      app,
-      name,
-      query,
-      remoteAddress: socket.remoteAddress ?? "",
-      connectionId,
-      protocol
-    })
-
-    /** Why a publish or play cannot be served, or `undefined` when it can. */
-    const invalidStreamRequest = (what: "publish" | "play", streamId: number, name: string): string | undefined =>
-      app === undefined
-        ? `${what} before connect`
-        : name === ""
-          ? "empty stream name"
-          : session.streams.has(streamId)
-            ? undefined
-            : `unknown stream id ${streamId}`
-
-    const handle = Effect.fnUntraced(function* (request: SessionRequest) {
-      switch (request._tag) {
-        case "Connect": {
-          if (request.app === undefined) {
-            session.rejectConnect(request.transactionId, "connect without an app name")
-            return yield* reject("connect without an app name")
-          }
-          app = request.app
-          peer = readPeerCapabilities(request.commandObject)
-          session.acceptConnect(request.transactionId, request.objectEncoding, request.app, serverCapabilities())
-          yield* Effect.logInfo(
-            `Connected to app '${request.app}'${request.tcUrl ? ` (tcUrl ${request.tcUrl})` : ""}${peer.enhanced ? ` (E-RTMP: ${describePeer(peer)})` : ""}`
-          )
-          return
-        }
-        case "Publish": {
-          const { streamId, name } = request
-          const refusal = invalidStreamRequest("publish", streamId, name)
-          if (refusal !== undefined || app === undefined) {
-            session.sendStatus(streamId, "error", "NetStream.Publish.BadName", refusal ?? "")
-            return yield* reject(`publish refused: ${refusal}`)
-          }
-          yield* stopPublishing(streamId)
-          yield* stopPlaying(streamId)
-          const scope = yield* Scope.make()
-          const kick = (reason: string) => fail(new ConnectionClosed({ reason: "TakenOver", message: reason }))
-          const result = yield* access.publish(accessRequest(app, name, request.query), kick).pipe(Scope.extend(scope), Effect.either)
-          if (result._tag === "Left") {
-            yield* Scope.close(scope, Exit.void)
-            const error = result.left
-            if (error._tag === "AuthDenied") {
-              // The requested name may be a secret key: it is never logged.
-              session.sendStatus(streamId, "error", "NetStream.Publish.BadName", "publish denied")
-              yield* Effect.logWarning(`Publish denied on app '${app}': ${error.reason}`)
-              return yield* reject("publish denied")
-            }
-            session.sendStatus(streamId, "error", "NetStream.Publish.BadName", `${app}/${error.name} is already being published`)
-            yield* Effect.logWarning(`Publish refused: ${app}/${error.name} is already published by ${error.publisher}`)
-            return yield* reject("stream already published")
-          }
-          const { stream, publisher: info, name: publicName } = result.right
-          publishing.set(streamId, { scope, stream, info, requestedName: name })
-          if (publishing.size === 1) liveness.publishingSince(now(), mediaMessages)
-          session.sendUserControl({ event: 0, streamId })
-          session.sendStatus(streamId, "status", "NetStream.Publish.Start", `${publicName} is now published`)
-          yield* Effect.logInfo(`Publishing ${app}/${publicName} (${request.publishType})`)
-          return
-        }
-        case "Play": {
-          const { streamId, name } = request
-          const refusal = invalidStreamRequest("play", streamId, name)
-          if (refusal !== undefined || app === undefined) {
-            session.sendStatus(streamId, "error", "NetStream.Play.Failed", refusal ?? "")
-            return yield* reject(`play refused: ${refusal}`)
-          }
-          yield* stopPlaying(streamId)
-          yield* stopPublishing(streamId)
-          const viewer = new Viewer(new RtmpPlaySink(streamId, config.chunkSize, output, announcements), limits, now)
-          viewer.filter = peer.filter // only the tracks and codecs this player declared it can take
-          const scope = yield* Scope.make()
-          const joined = yield* access.play(accessRequest(app, name, request.query), viewer).pipe(Scope.extend(scope), Effect.either)
-          if (joined._tag === "Left") {
-            yield* Scope.close(scope, Exit.void)
-            session.sendStatus(streamId, "error", "NetStream.Play.Failed", "play denied")
-            yield* Effect.logWarning(`Play denied on app '${app}': ${joined.left.reason}`)
-            return yield* reject("play denied")
-          }
-          const stream = joined.right
-          session.sendUserControl({ event: 0, streamId })
-          session.sendStatus(streamId, "status", "NetStream.Play.Reset", `Playing and resetting ${name}`)
-          session.sendStatus(streamId, "status", "NetStream.Play.Start", `Started playing ${name}`)
-          // No `onStatus NetStream.Data.Start` data message (FMS and SRS send one): libavformat's FLV
-          // demuxer turns script data with a name it does not know into a phantom data stream.
-          // `|RtmpSampleAccess` at timestamp 0 is a name it knows and skips.
-          session.sendData(streamId, ["|RtmpSampleAccess", true, true])
-          playing.set(streamId, { scope, stream, viewer })
-          inBatch(() => viewer.start(stream)) // the GOP burst goes out as one writev
-          mergeWrites(socket, mergeMillis) // after the start: a joining player gets it at once
-          yield* Effect.logInfo(`Playing ${app}/${name}${stream.isLive ? "" : " (waiting for a publisher)"}`)
-          return
-        }
-        case "CloseStream": {
-          if (yield* stopPublishing(request.streamId)) {
-            session.sendStatus(request.streamId, "status", "NetStream.Unpublish.Success", "stream unpublished")
-          }
-          yield* stopPlaying(request.streamId)
-          return
-        }
-        case "Unpublish": {
-          for (const [streamId, entry] of publishing) {
-            if (entry.requestedName === request.name) yield* stopPublishing(streamId)
-          }
-          return
-        }
-        case "ReceiveMedia": {
-          const entry = playing.get(request.streamId)
-          if (entry === undefined) return
-          if (request.kind === "audio") entry.viewer.receiveAudio = request.enabled
-          else entry.viewer.setReceiveVideo(entry.stream, request.enabled)
-          return
-        }
-        case "Pause": {
-          const entry = playing.get(request.streamId)
-          if (entry === undefined) return
-          entry.viewer.setPaused(entry.stream, request.paused)
-          const code = request.paused ? "NetStream.Pause.Notify" : "NetStream.Unpause.Notify"
-          session.sendStatus(request.streamId, "status", code, request.paused ? "Paused" : "Unpaused")
-          return
-        }
-      }
-    })
+    yield* Scope.addFinalizer(scope, streams.stopAll())
 
     /** Whether the bytes waiting for a decision are within their bound (reading stops past it). */
     const withinReadAhead = () => session.pendingBytes <= MAX_PENDING_BYTES
@@ -533,7 +323,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
       const request = yield* requests.take
       if (request === undefined) break
       handling = true
-      yield* handle(request)
+      yield* streams.handle(request)
       handling = false
       try {
         session.resume()
