@@ -154,6 +154,14 @@ export class ConnectionStreams {
     return Effect.sync(() => this.context.close("Rejected", message))
   }
 
+  /** Answers a publish or play with an error status, logs `warning` when given, and ends the connection. */
+  private refuse(streamId: number, code: string, description: string, reason: string, warning?: string): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.context.session.sendStatus(streamId, "error", code, description)
+      return warning === undefined ? this.reject(reason) : Effect.logWarning(warning).pipe(Effect.zipRight(this.reject(reason)))
+    })
+  }
+
   private accessRequest(app: string, name: string, query: string): AccessRequest {
     const { socket, connectionId, protocol } = this.context
     return { app, name, query, remoteAddress: socket.remoteAddress ?? "", connectionId, protocol }
@@ -168,6 +176,25 @@ export class ConnectionStreams {
         : this.context.session.streams.has(streamId)
           ? undefined
           : `unknown stream id ${streamId}`
+  }
+
+  /**
+   * Checks a publish or play, then clears its message stream of what it published or played before: the
+   * connected app, or `undefined` once refused (the connection is ending).
+   */
+  private admit(what: "publish" | "play", streamId: number, name: string): Effect.Effect<string | undefined> {
+    return Effect.gen(this, function* () {
+      const refusal = this.invalidStreamRequest(what, streamId, name)
+      const app = this.app
+      if (refusal !== undefined || app === undefined) {
+        const code = what === "publish" ? "NetStream.Publish.BadName" : "NetStream.Play.Failed"
+        yield* this.refuse(streamId, code, refusal ?? "", `${what} refused: ${refusal}`)
+        return undefined
+      }
+      yield* this.stopPublishing(streamId)
+      yield* this.stopPlaying(streamId)
+      return app
+    })
   }
 
   /** Decides one of the session's requests; the session waits for it before reading on. */
@@ -228,29 +255,24 @@ export class ConnectionStreams {
     return Effect.gen(this, function* () {
       const { session, access, liveness, now } = this.context
       const { streamId, name } = request
-      const refusal = this.invalidStreamRequest("publish", streamId, name)
-      const app = this.app
-      if (refusal !== undefined || app === undefined) {
-        session.sendStatus(streamId, "error", "NetStream.Publish.BadName", refusal ?? "")
-        return yield* this.reject(`publish refused: ${refusal}`)
-      }
-      yield* this.stopPublishing(streamId)
-      yield* this.stopPlaying(streamId)
+      const app = yield* this.admit("publish", streamId, name)
+      if (app === undefined) return
       const scope = yield* Scope.make()
       const kick = (reason: string) => this.context.close("TakenOver", reason)
       const result = yield* access.publish(this.accessRequest(app, name, request.query), kick).pipe(Scope.extend(scope), Effect.either)
       if (result._tag === "Left") {
         yield* Scope.close(scope, Exit.void)
         const error = result.left
-        if (error._tag === "AuthDenied") {
-          // The requested name may be a secret key: it is never logged.
-          session.sendStatus(streamId, "error", "NetStream.Publish.BadName", "publish denied")
-          yield* Effect.logWarning(`Publish denied on app '${app}': ${error.reason}`)
-          return yield* this.reject("publish denied")
-        }
-        session.sendStatus(streamId, "error", "NetStream.Publish.BadName", `${app}/${error.name} is already being published`)
-        yield* Effect.logWarning(`Publish refused: ${app}/${error.name} is already published by ${error.publisher}`)
-        return yield* this.reject("stream already published")
+        // The requested name may be a secret key: it is never logged.
+        return yield* error._tag === "AuthDenied"
+          ? this.refuse(streamId, "NetStream.Publish.BadName", "publish denied", "publish denied", `Publish denied on app '${app}': ${error.reason}`)
+          : this.refuse(
+            streamId,
+            "NetStream.Publish.BadName",
+            `${app}/${error.name} is already being published`,
+            "stream already published",
+            `Publish refused: ${app}/${error.name} is already published by ${error.publisher}`
+          )
       }
       const { stream, publisher: info, name: publicName } = result.right
       this.publishing.set(streamId, { scope, stream, info, requestedName: name })
@@ -265,23 +287,15 @@ export class ConnectionStreams {
     return Effect.gen(this, function* () {
       const { session, access, config, output, socket, now } = this.context
       const { streamId, name } = request
-      const refusal = this.invalidStreamRequest("play", streamId, name)
-      const app = this.app
-      if (refusal !== undefined || app === undefined) {
-        session.sendStatus(streamId, "error", "NetStream.Play.Failed", refusal ?? "")
-        return yield* this.reject(`play refused: ${refusal}`)
-      }
-      yield* this.stopPlaying(streamId)
-      yield* this.stopPublishing(streamId)
+      const app = yield* this.admit("play", streamId, name)
+      if (app === undefined) return
       const viewer = new Viewer(new RtmpPlaySink(streamId, config.chunkSize, output, this.announcements), viewerLimits(config), now)
       viewer.filter = this.peer.filter // only the tracks and codecs this player declared it can take
       const scope = yield* Scope.make()
       const joined = yield* access.play(this.accessRequest(app, name, request.query), viewer).pipe(Scope.extend(scope), Effect.either)
       if (joined._tag === "Left") {
         yield* Scope.close(scope, Exit.void)
-        session.sendStatus(streamId, "error", "NetStream.Play.Failed", "play denied")
-        yield* Effect.logWarning(`Play denied on app '${app}': ${joined.left.reason}`)
-        return yield* this.reject("play denied")
+        return yield* this.refuse(streamId, "NetStream.Play.Failed", "play denied", "play denied", `Play denied on app '${app}': ${joined.left.reason}`)
       }
       const stream = joined.right
       session.sendUserControl({ event: 0, streamId })
