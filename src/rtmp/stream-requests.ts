@@ -243,9 +243,10 @@ export class ConnectionStreams {
       session.rejectConnect(request.transactionId, "connect without an app name")
       return this.reject("connect without an app name")
     }
-    this.app = request.app
+    const app = (this.app = request.app)
     const peer = (this.peer = readPeerCapabilities(request.commandObject))
-    session.acceptConnect(request.transactionId, request.objectEncoding, request.app, serverCapabilities())
+    // Its four messages (window, bandwidth, chunk size, _result) in one write, as one segment, not four.
+    inBatch(() => session.acceptConnect(request.transactionId, request.objectEncoding, app, serverCapabilities()))
     return Effect.logInfo(
       `Connected to app '${request.app}'${request.tcUrl ? ` (tcUrl ${request.tcUrl})` : ""}${peer.enhanced ? ` (E-RTMP: ${describePeer(peer)})` : ""}`
     )
@@ -277,8 +278,10 @@ export class ConnectionStreams {
       const { stream, publisher: info, name: publicName } = result.right
       this.publishing.set(streamId, { scope, stream, info, requestedName: name })
       if (this.publishing.size === 1) liveness.publishingSince(now(), this.mediaMessages)
-      session.sendUserControl({ event: 0, streamId })
-      session.sendStatus(streamId, "status", "NetStream.Publish.Start", `${publicName} is now published`)
+      inBatch(() => {
+        session.sendUserControl({ event: 0, streamId })
+        session.sendStatus(streamId, "status", "NetStream.Publish.Start", `${publicName} is now published`)
+      })
       yield* Effect.logInfo(`Publishing ${app}/${publicName} (${request.publishType})`)
     })
   }
@@ -298,15 +301,18 @@ export class ConnectionStreams {
         return yield* this.refuse(streamId, "NetStream.Play.Failed", "play denied", "play denied", `Play denied on app '${app}': ${joined.left.reason}`)
       }
       const stream = joined.right
-      session.sendUserControl({ event: 0, streamId })
-      session.sendStatus(streamId, "status", "NetStream.Play.Reset", `Playing and resetting ${name}`)
-      session.sendStatus(streamId, "status", "NetStream.Play.Start", `Started playing ${name}`)
-      // No `onStatus NetStream.Data.Start` data message (FMS and SRS send one): libavformat's FLV
-      // demuxer turns script data with a name it does not know into a phantom data stream.
-      // `|RtmpSampleAccess` at timestamp 0 is a name it knows and skips.
-      session.sendData(streamId, ["|RtmpSampleAccess", true, true])
       this.playing.set(streamId, { scope, stream, viewer })
-      inBatch(() => viewer.start(stream)) // the GOP burst goes out as one writev
+      // The answers and the GOP burst go out as one writev.
+      inBatch(() => {
+        session.sendUserControl({ event: 0, streamId })
+        session.sendStatus(streamId, "status", "NetStream.Play.Reset", `Playing and resetting ${name}`)
+        session.sendStatus(streamId, "status", "NetStream.Play.Start", `Started playing ${name}`)
+        // No `onStatus NetStream.Data.Start` data message (FMS and SRS send one): libavformat's FLV
+        // demuxer turns script data with a name it does not know into a phantom data stream.
+        // `|RtmpSampleAccess` at timestamp 0 is a name it knows and skips.
+        session.sendData(streamId, ["|RtmpSampleAccess", true, true])
+        viewer.start(stream)
+      })
       mergeWrites(socket, Duration.toMillis(config.mergeWrites)) // after the start: a joining player gets it at once
       yield* Effect.logInfo(`Playing ${app}/${name}${stream.isLive ? "" : " (waiting for a publisher)"}`)
     })
