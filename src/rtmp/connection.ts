@@ -252,6 +252,7 @@ export const handleConnection = (connection: net.Socket | SocketReads, connectio
         // The socket is read on while a request is decided, so a peer that leaves meanwhile is seen at once
         // (an authorization may take seconds); what it sends waits in the session, up to a bound.
         request: (request) => requests.offer(request),
+        // `streams` is made just below, from this session: it is called only once bytes are fed, after both exist.
         media: (message) => streams.media(message),
         data: (streamId, values, setDataFrame, timestamp) => streams.data(streamId, values, setDataFrame, timestamp)
       }
