@@ -59,7 +59,10 @@ export interface ClientOptions {
 export interface ClientConnection {
   readonly session: ClientSession
   readonly socket: net.Socket
+  /** Our answers and requests: checked against `maxUnreadBytes`. */
   readonly write: (bytes: Buffer) => void
+  /** A push's media, unchecked: its viewer's slow-consumer policy bounds it (and ends the push first). */
+  readonly writeMedia: (bytes: Buffer) => void
   /** Bytes written and not yet taken by the socket (what the server has left unread, or a batch still holds). */
   readonly queuedBytes: () => number
   /** Waits for the first queued event `pick` accepts (others are skipped), bounded by the timeout. */
@@ -104,6 +107,7 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
         })
     )
     const queuedBytes = () => backlogOf(socket, socket.writableLength)
+    const writeMedia = (bytes: Buffer) => batchedWrite(socket, bytes)
     const write = (bytes: Buffer) => {
       batchedWrite(socket, bytes)
       if (queuedBytes() > options.maxUnreadBytes) {
@@ -193,7 +197,7 @@ export const openClient = (url: RtmpUrl, options: ClientOptions): Effect.Effect<
       return undefined
     }).pipe(Effect.flatMap((result) => (result === true ? Effect.void : Effect.fail(result))))
 
-    return { session, socket, write, queuedBytes, awaitEvent, nextEvent, closed: Deferred.await(closed) } satisfies ClientConnection
+    return { session, socket, write, writeMedia, queuedBytes, awaitEvent, nextEvent, closed: Deferred.await(closed) } satisfies ClientConnection
   })
 
 /** createStream, then the new stream id. */

@@ -39,7 +39,7 @@ export interface RelaySettings {
   readonly viewerLimits: ViewerLimits
   /** How `rtmps://` remotes are trusted. */
   readonly tls: RelayTls
-  /** Bytes of ours the remote may leave unread (answers, a push's media) before the connection is ended. */
+  /** Bytes of our answers the remote may leave unread before the connection is ended (a push's media has its viewer's limits). */
   readonly maxUnreadBytes: number
 }
 

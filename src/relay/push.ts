@@ -84,7 +84,7 @@ export const pushAttempt = (spec: PushSpec, settings: RelaySettings) => (control
 
     const sinkFor = (destination: Destination) =>
       new RtmpPublishSink(destination.streamId, settings.chunkSize, {
-        write: destination.connection.write,
+        write: destination.connection.writeMedia,
         queuedBytes: destination.connection.queuedBytes,
         disconnect: (reason) => Deferred.unsafeDone(slow, Exit.fail(new RelayError({ reason: "SlowRemote", message: `${redact(destination.url)}: ${reason}` })))
       })
