@@ -127,7 +127,12 @@ async function start() {
 function startHls(query) {
   const url = source + ".m3u8" + (query.size > 0 ? "?" + query : "");
   if (!window.Hls || !Hls.isSupported()) { video.src = url; video.play().catch(() => {}); return; } // Safari plays LL-HLS natively
-  const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, backBufferLength: 10 });
+  // hls.js's own back-buffer flush is left off (its default): with a finite backBufferLength it flushes once per
+  // target duration, at the same point of every segment, and a flush that completes while a part of the segment
+  // being loaded is still parsing makes hls.js 1.7 drop that segment as "no media" and stall until the next one
+  // (seen once every 3–15 min here, always at the same part). Chromium's MediaSource evicts played media itself
+  // when the SourceBuffer reaches its quota, so the buffer stays bounded.
+  const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 });
   window.hls = hls;
   player = { destroy: () => hls.destroy() };
   // The last dozen playlist and part loads (ms since navigation: requested, loaded, appended), kept for a stall's
